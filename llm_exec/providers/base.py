@@ -1,0 +1,186 @@
+"""BaseLlm: the one interface every provider implements.
+
+A provider only translates: LlmRequest -> SDK call -> LlmResponse, and SDK exceptions -> our
+errors (llm_exec.errors). Retries, deadlines, pricing and output belong to the core; a provider
+never retries (its SDK's retries are turned off) and never prints.
+
+Capabilities and configuration are class attributes, so the core asks flags, never names.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from ..config import check_endpoint, env_first, environ
+from ..errors import AuthenticationError, ConfigurationError, LlmError
+from ..request import LlmRequest, Message
+from ..response import LlmResponse
+
+StreamItem = str | LlmResponse
+
+
+@contextmanager
+def mapped_errors(translate: Callable[[BaseException], LlmError | None]) -> Iterator[None]:
+    """The one boundary where a provider's SDK exceptions become ours (chained with `from`).
+
+    `translate` returns None for exceptions it does not know: those are bugs and propagate
+    unchanged, to be reported as internal errors by the runner.
+    """
+    try:
+        yield
+    except LlmError:
+        raise
+    except Exception as exc:
+        mapped = translate(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+class BaseLlm(ABC):
+    #: Provider id reported in results ("anthropic", "openai", ...).
+    name: ClassVar[str]
+    #: Model used when the task names none.
+    default_model: ClassVar[str]
+    #: Environment variables holding the key, in order of preference.
+    key_env_vars: ClassVar[tuple[str, ...]] = ()
+    #: Whether a call without any key is a configuration error.
+    requires_key: ClassVar[bool] = True
+    #: Environment variables holding a base-URL override, in order of preference.
+    base_url_env_vars: ClassVar[tuple[str, ...]] = ()
+    default_base_url: ClassVar[str | None] = None
+    #: Whether `stream()` yields deltas as they arrive (custom does not).
+    can_stream: ClassVar[bool] = True
+    #: genai-prices provider id; None = a local model with no price.
+    pricing_provider: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 600.0,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.base_url = base_url or self.default_base_url
+        self.timeout = timeout
+        self.options = dict(options or {})
+
+    # -- construction from the environment -------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        api_key_env: str | None = None,
+        api_endpoint: str | None = None,
+        timeout: float = 600.0,
+        options: Mapping[str, Any] | None = None,
+    ) -> BaseLlm:
+        """Resolve key and base URL: the spec's fields win over the SDK's own env vars."""
+        return cls(
+            api_key=cls.resolve_key(api_key_env),
+            base_url=cls.resolve_base_url(api_endpoint),
+            timeout=timeout,
+            options=options,
+        )
+
+    @classmethod
+    def resolve_key(cls, api_key_env: str | None) -> str | None:
+        if api_key_env:
+            value = environ().get(api_key_env)
+            if not value:
+                raise AuthenticationError(
+                    f"environment variable {api_key_env} (named by api_key_env) is not set",
+                    field="api_key_env",
+                    error_type="missing_api_key",
+                )
+            return value
+        _, value = env_first(*cls.key_env_vars)
+        if value is None and cls.requires_key:
+            names = " or ".join(cls.key_env_vars)
+            raise AuthenticationError(
+                f"no API key: set {names}, or name another variable in the spec's api_key_env",
+                field="api_key_env",
+                error_type="missing_api_key",
+            )
+        return value
+
+    @classmethod
+    def resolve_base_url(cls, api_endpoint: str | None) -> str | None:
+        if api_endpoint:
+            return check_endpoint(api_endpoint, source="api_endpoint")
+        name, value = env_first(*cls.base_url_env_vars)
+        if value is not None and name is not None:
+            return check_endpoint(value, source=name)
+        return cls.default_base_url
+
+    @classmethod
+    def for_options(cls, options: Mapping[str, Any]) -> type[BaseLlm]:
+        """The class that serves these spec options (llama picks its API style here)."""
+        return cls
+
+    # -- the calls ---------------------------------------------------------------------------
+
+    async def generate(self, request: LlmRequest) -> LlmResponse:
+        started = time.monotonic()
+        response = await self._generate(request)
+        return replace(response, latency_seconds=time.monotonic() - started)
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamItem]:
+        """Yield text deltas (str) as they arrive, then one final LlmResponse.
+
+        Providers that cannot stream yield only the final LlmResponse.
+        """
+        started = time.monotonic()
+        if not self.can_stream:
+            yield await self.generate(request)
+            return
+        async for item in self._stream(request):
+            if isinstance(item, LlmResponse):
+                yield replace(item, latency_seconds=time.monotonic() - started)
+            else:
+                yield item
+
+    async def generate_content_async(self, messages: Sequence[Mapping[str, str]] | str,
+                                     **kwargs: Any) -> str:
+        """The seed's convenience call: messages (or one prompt) in, answer text out."""
+        if isinstance(messages, str):
+            turns: tuple[Message, ...] = (Message("user", messages),)
+        else:
+            turns = tuple(Message(m["role"], m["content"]) for m in messages)  # type: ignore[arg-type]
+        kwargs.setdefault("model", self.default_model)
+        response = await self.generate(LlmRequest(messages=turns, **kwargs))
+        return response.content
+
+    @abstractmethod
+    async def _generate(self, request: LlmRequest) -> LlmResponse: ...
+
+    def _stream(self, request: LlmRequest) -> AsyncIterator[StreamItem]:
+        raise NotImplementedError(f"{self.name} does not stream")
+
+    @abstractmethod
+    def describe(self, request: LlmRequest) -> dict[str, Any]:
+        """The HTTP request that would be sent: {method, url, headers, body}; key redacted."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook; most providers hold nothing
+        """Release network resources (SDK clients)."""
+
+    # -- helpers for subclasses ----------------------------------------------------------------
+
+    def require_base_url(self) -> str:
+        if not self.base_url:
+            raise ConfigurationError(
+                f"no endpoint configured for {self.name}", field="api_endpoint",
+                error_type="missing_endpoint",
+            )
+        return self.base_url.rstrip("/")
+
+    def auth_header_preview(self, header: str = "Authorization", scheme: str = "Bearer ") -> dict:
+        return {header: f"{scheme}[REDACTED]"} if self.api_key else {}

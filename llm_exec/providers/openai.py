@@ -1,0 +1,174 @@
+"""GPT through the official `openai` SDK, Chat Completions API (async client).
+
+Also the base of OpenAI-compatible local servers (llama.cpp server, vLLM, LM Studio, Ollama's
+/v1), which differ only in configuration: see `OpenAiCompatibleLlm` in llama.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from ..errors import ConnectionError, LlmError, ResponseError, ServiceUnavailableError, TimeoutError
+from ..request import LlmRequest
+from ..response import FinishReason, LlmResponse, Usage
+from ._http_errors import body_message, error_from_status
+from .base import BaseLlm, StreamItem, mapped_errors
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def finish_reason(value: str | None) -> FinishReason | None:
+    return None if value is None else _FINISH.get(value, "other")
+
+
+def usage_from(usage: Any) -> Usage:
+    """OpenAI usage -> ours. Details are optional: compatible servers often omit them (-> None)."""
+    if usage is None:
+        return Usage()
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = getattr(usage, "completion_tokens_details", None)
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=getattr(prompt_details, "cached_tokens", None),
+        reasoning_tokens=getattr(completion_details, "reasoning_tokens", None),
+    )
+
+
+class OpenAiLlm(BaseLlm):
+    name = "openai"
+    default_model = "gpt-4.1-mini"
+    key_env_vars = ("OPENAI_API_KEY",)
+    base_url_env_vars = ("OPENAI_BASE_URL",)
+    default_base_url = "https://api.openai.com/v1"
+    pricing_provider = "openai"
+    #: OpenAI deprecated max_tokens (reasoning models reject it); compatible servers know only it.
+    max_tokens_param: ClassVar[str] = "max_completion_tokens"
+
+    _client_instance: Any = None
+
+    def _client(self) -> Any:
+        if self._client_instance is None:
+            from openai import AsyncOpenAI  # the SDK import is the largest start-up cost: defer
+
+            self._client_instance = AsyncOpenAI(
+                # Compatible servers may need no key; the SDK insists on a non-empty string.
+                api_key=self.api_key or "no-key",
+                base_url=self.base_url,
+                max_retries=0,  # one retry policy, ours (llm_exec.retry)
+                timeout=self.timeout,
+            )
+        return self._client_instance
+
+    def request_body(self, request: LlmRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            self.max_tokens_param: request.max_tokens,
+        }
+        for name in ("temperature", "top_p", "seed"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def describe(self, request: LlmRequest) -> dict[str, Any]:
+        return {
+            "method": "POST",
+            "url": f"{(self.base_url or '').rstrip('/')}/chat/completions",
+            "headers": self.auth_header_preview(),
+            "body": self.request_body(request),
+        }
+
+    async def _generate(self, request: LlmRequest) -> LlmResponse:
+        body = self.request_body(request)
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        with mapped_errors(translate_error):
+            completion = await self._client().chat.completions.create(**body)
+        if not hasattr(completion, "choices"):
+            raise ResponseError(f"unexpected response body: {str(completion)[:200]!r}")
+        choice = completion.choices[0] if completion.choices else None
+        message = getattr(choice, "message", None)
+        return LlmResponse(
+            content=(getattr(message, "content", None) or ""),
+            usage=usage_from(completion.usage),
+            model=completion.model,
+            finish_reason=finish_reason(getattr(choice, "finish_reason", None)),
+            request_id=getattr(completion, "_request_id", None) or completion.id,
+        )
+
+    async def _stream(self, request: LlmRequest) -> AsyncIterator[StreamItem]:
+        body = self.request_body(request)
+        parts: list[str] = []
+        usage: Any = None
+        model = request_id = None
+        finish: str | None = None
+        with mapped_errors(translate_error):
+            stream = await self._client().chat.completions.create(**body)
+            request_id = stream.response.headers.get("x-request-id")
+            async for chunk in stream:
+                model = chunk.model or model
+                # The usage chunk is not always the last one (e.g. a moderation chunk follows it
+                # on gpt-5): keep the last non-null usage seen.
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices or ():
+                    text = getattr(choice.delta, "content", None) if choice.delta else None
+                    if text:
+                        parts.append(text)
+                        yield text
+                    finish = choice.finish_reason or finish
+        yield LlmResponse(
+            content="".join(parts),
+            usage=usage_from(usage),
+            model=model,
+            finish_reason=finish_reason(finish),
+            request_id=request_id,
+            usage_note=None if usage is not None else "the stream carried no usage chunk",
+        )
+
+    async def aclose(self) -> None:
+        if self._client_instance is not None:
+            await self._client_instance.close()
+
+
+def translate_error(exc: BaseException) -> LlmError | None:
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return error_from_status(
+            exc.status_code,
+            body_message(exc.body, exc.message),
+            headers=exc.response.headers,
+            request_id=exc.request_id,
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return TimeoutError("request timed out", error_type="read_timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {type(cause).__name__}: {cause}" if cause else ""
+        return ConnectionError(f"connection failed{detail}")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ResponseError(f"response did not match the API schema: {exc.message}")
+    if isinstance(exc, openai.APIError):
+        # Raised for an `error` object inside a 200 stream.
+        return ServiceUnavailableError(
+            body_message(exc.body, exc.message), error_type="stream_error"
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        return ResponseError(f"response body is not valid JSON: {exc.msg}")
+    return None

@@ -1,0 +1,213 @@
+"""TaskSpec: stdin bytes -> validated task, or a TaskSpecError naming the field at fault (exit 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .errors import TaskSpecError
+from .request import LlmRequest, Message
+
+DEFAULT_MAX_TOKENS = 4000
+DEFAULT_TIMEOUT_SECONDS = 600.0
+DEFAULT_MAX_RETRIES = 2
+# A spec larger than this is rejected before anything is parsed or sent.
+MAX_SPEC_BYTES = 10 * 1024 * 1024
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+
+
+def max_spec_bytes() -> int:
+    override = os.environ.get("LLM_EXEC_MAX_SPEC_BYTES", "")
+    return int(override) if override.isdigit() else MAX_SPEC_BYTES
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    with open(SCHEMA_DIR / f"{name}.schema.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@cache
+def _validator(name: str) -> Any:
+    # Imported here: jsonschema costs start-up time that --help and --version never need.
+    from jsonschema import Draft202012Validator
+
+    # The schema ships with the package and is tested, so skip check_schema() on every run.
+    return Draft202012Validator(load_schema(name))
+
+
+def _reject_constant(name: str) -> float:
+    raise TaskSpecError(f"task spec contains {name}, which is not valid JSON")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise TaskSpecError(f"duplicate key {key!r} in task spec", field=key)
+        result[key] = value
+    return result
+
+
+def parse_json(data: bytes) -> Any:
+    """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys, bounded size."""
+    limit = max_spec_bytes()
+    if len(data) > limit:
+        raise TaskSpecError(f"task spec is {len(data)} bytes; the limit is {limit} bytes")
+    if not data.strip():
+        raise TaskSpecError("no task spec on input (expected a JSON object)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskSpecError(f"task spec is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates
+        )
+    except json.JSONDecodeError as exc:
+        raise TaskSpecError(
+            f"task spec is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise TaskSpecError("task spec is nested too deeply") from None
+
+
+def _field_path(path: Any) -> str | None:
+    parts: list[str] = []
+    for item in path:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(f".{item}" if parts else str(item))
+    return "".join(parts) or None
+
+
+def validate(instance: Any, schema_name: str = "task") -> None:
+    """Raise TaskSpecError for the most relevant schema violation, naming its field."""
+    if not isinstance(instance, dict):
+        raise TaskSpecError(f"task spec must be a JSON object, not {type(instance).__name__}")
+    validator = _validator(schema_name)
+    error = next(iter(sorted(validator.iter_errors(instance), key=_error_rank)), None)
+    if error is None:
+        return
+    field = _field_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = error.schema.get("properties", {})
+        extra = sorted(k for k in error.instance if k not in allowed)
+        name = extra[0] if extra else "?"
+        field = f"{field}.{name}" if field else name
+        raise TaskSpecError(f"unknown field {field!r}", field=field)
+    if error.validator == "anyOf" and not error.absolute_path:
+        raise TaskSpecError(
+            "task spec needs at least one of 'messages', 'prompt' or 'description'",
+            field="prompt",
+        )
+    where = f"field {field!r}" if field else "task spec"
+    raise TaskSpecError(f"{where}: {error.message}", field=field)
+
+
+def _error_rank(error: Any) -> tuple[int, int]:
+    # Unknown fields first (typos explain the rest), then the shallowest error.
+    return (0 if error.validator == "additionalProperties" else 1, len(error.absolute_path))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A validated task. `raw` keeps the spec as given (for echoing and dry runs)."""
+
+    raw: Mapping[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.raw.get(name, default)
+
+    @property
+    def task_id(self) -> str | None:
+        return self.raw.get("task_id")
+
+    @property
+    def agent(self) -> str | None:
+        return self.raw.get("agent")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.raw.get("metadata") or {})
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.raw.get("stream", False))
+
+    @property
+    def timeout_seconds(self) -> float:
+        return float(self.raw.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
+
+    @property
+    def max_retries(self) -> int:
+        return int(self.raw.get("max_retries", DEFAULT_MAX_RETRIES))
+
+    def user_prompt(self) -> str | None:
+        """`prompt`, else the rendered task when there are no messages either."""
+        if "prompt" in self.raw:
+            return self.raw["prompt"]
+        if "messages" in self.raw:
+            return None
+        return render_task_prompt(self.raw)
+
+    def to_request(self, default_model: str) -> LlmRequest:
+        messages: list[Message] = []
+        if self.raw.get("system"):
+            messages.append(Message("system", self.raw["system"]))
+        messages.extend(Message(m["role"], m["content"]) for m in self.raw.get("messages", ()))
+        prompt = self.user_prompt()
+        if prompt is not None:
+            messages.append(Message("user", prompt))
+        options = {k: self.raw[k] for k in ("api_style", "custom") if k in self.raw}
+        return LlmRequest(
+            messages=tuple(messages),
+            model=self.raw.get("model") or default_model,
+            max_tokens=int(self.raw.get("max_tokens", DEFAULT_MAX_TOKENS)),
+            temperature=self.raw.get("temperature"),
+            top_p=self.raw.get("top_p"),
+            stop=tuple(self.raw.get("stop", ())),
+            seed=self.raw.get("seed"),
+            stream=self.stream,
+            options=options,
+        )
+
+
+def render_task_prompt(task: Mapping[str, Any]) -> str:
+    """The stable template for the seed's task shape (documented in the README).
+
+        # {title}
+
+        {description}
+
+        ## Deliverables
+        - {each deliverable}
+
+        ## Success criteria
+        - {each criterion}
+
+    Sections with no content are left out.
+    """
+    sections: list[str] = []
+    if task.get("title"):
+        sections.append(f"# {task['title']}")
+    if task.get("description"):
+        sections.append(task["description"])
+    for heading, key in (("Deliverables", "deliverables"), ("Success criteria", "success_criteria")):
+        items = task.get(key) or []
+        if items:
+            sections.append(f"## {heading}\n" + "\n".join(f"- {item}" for item in items))
+    return "\n\n".join(sections)
+
+
+def parse_task(data: bytes) -> TaskSpec:
+    instance = parse_json(data)
+    validate(instance)
+    return TaskSpec(raw=instance)
