@@ -6,14 +6,14 @@ Also the base of OpenAI-compatible local servers (llama.cpp server, vLLM, LM Stu
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from ..errors import ConnectionError, LlmError, ResponseError, ServiceUnavailableError, TimeoutError
+from ..errors import LlmError, ResponseError, ServiceUnavailableError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
-from ._http_errors import body_message, error_from_status
+from ._http_errors import body_message
+from ._stainless import translate_sdk_error
 from .base import BaseLlm, StreamItem, mapped_errors
 
 _FINISH: dict[str, FinishReason] = {
@@ -149,26 +149,8 @@ class OpenAiLlm(BaseLlm):
 def translate_error(exc: BaseException) -> LlmError | None:
     import openai
 
-    if isinstance(exc, openai.APIStatusError):
-        return error_from_status(
-            exc.status_code,
-            body_message(exc.body, exc.message),
-            headers=exc.response.headers,
-            request_id=exc.request_id,
-        )
-    if isinstance(exc, openai.APITimeoutError):
-        return TimeoutError("request timed out", error_type="read_timeout")
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f": {type(cause).__name__}: {cause}" if cause else ""
-        return ConnectionError(f"connection failed{detail}")
-    if isinstance(exc, openai.APIResponseValidationError):
-        return ResponseError(f"response did not match the API schema: {exc.message}")
-    if isinstance(exc, openai.APIError):
+    mapped = translate_sdk_error(exc, openai)
+    if mapped is None and isinstance(exc, openai.APIError):
         # Raised for an `error` object inside a 200 stream.
-        return ServiceUnavailableError(
-            body_message(exc.body, exc.message), error_type="stream_error"
-        )
-    if isinstance(exc, json.JSONDecodeError):
-        return ResponseError(f"response body is not valid JSON: {exc.msg}")
-    return None
+        return ServiceUnavailableError(body_message(exc.body, exc.message), error_type="stream_error")
+    return mapped

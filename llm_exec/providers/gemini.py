@@ -1,0 +1,211 @@
+"""Gemini through the official `google-genai` SDK (client.aio.models.generate_content[_stream])."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from ..errors import AuthenticationError, ConnectionError, LlmError, ResponseError, TimeoutError
+from ..request import LlmRequest
+from ..response import FinishReason, LlmResponse, Usage
+from ._http_errors import body_message, error_from_status, google_retry_delay
+from .base import BaseLlm, StreamItem, mapped_errors
+
+_FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+_FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
+
+
+def _enum_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def finish_reason(value: Any, *, has_function_call: bool = False) -> FinishReason | None:
+    name = _enum_name(value)
+    if name is None:
+        return None
+    if name in _FILTERED:
+        return "content_filter"
+    if has_function_call and name == "STOP":
+        return "tool_calls"
+    return _FINISH.get(name, "other")
+
+
+def usage_from(meta: Any) -> Usage:
+    """promptTokenCount already includes cached content; candidatesTokenCount excludes thoughts,
+    which are billed as output, so completion = candidates + thoughts."""
+    if meta is None:
+        return Usage()
+    prompt = meta.prompt_token_count
+    candidates = meta.candidates_token_count
+    thoughts = meta.thoughts_token_count
+    completion = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cached_tokens=meta.cached_content_token_count or (0 if prompt is not None else None),
+        reasoning_tokens=thoughts,
+    )
+
+
+def _answer_parts(response: Any) -> tuple[str, Any, bool]:
+    """(answer text, finish reason, has function call) of the first candidate; thoughts excluded."""
+    candidates = response.candidates or []
+    if not candidates:
+        return "", None, False
+    candidate = candidates[0]
+    parts = (candidate.content.parts if candidate.content else None) or []
+    text = "".join(p.text for p in parts if p.text and not p.thought)
+    has_call = any(p.function_call is not None for p in parts)
+    return text, candidate.finish_reason, has_call
+
+
+class GeminiLlm(BaseLlm):
+    name = "gemini"
+    default_model = "gemini-2.5-flash"
+    # GOOGLE_API_KEY first, as the SDK itself prefers it.
+    key_env_vars = ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_API_KEY")
+    base_url_env_vars = ("GOOGLE_GEMINI_BASE_URL",)
+    default_base_url = "https://generativelanguage.googleapis.com"
+    pricing_provider = "google"
+
+    _client_instance: Any = None
+
+    def _client(self) -> Any:
+        if self._client_instance is None:
+            from google import genai  # deferred: the SDK import dominates start-up
+
+            self._client_instance = genai.Client(
+                api_key=self.api_key,
+                # google-genai does not retry unless retry_options is set: ours is the one policy.
+                http_options={"base_url": self.base_url, "timeout": int(self.timeout * 1000)},
+            )
+        return self._client_instance
+
+    def request_parts(self, request: LlmRequest) -> dict[str, Any]:
+        system, turns = request.split_system()
+        config: dict[str, Any] = {"max_output_tokens": request.max_tokens}
+        if system:
+            config["system_instruction"] = system
+        for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("seed", "seed")):
+            value = getattr(request, ours)
+            if value is not None:
+                config[theirs] = value
+        if request.stop:
+            config["stop_sequences"] = list(request.stop)
+        contents = [
+            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+            for m in turns
+        ]
+        return {"model": request.model, "contents": contents, "config": config}
+
+    def describe(self, request: LlmRequest) -> dict[str, Any]:
+        parts = self.request_parts(request)
+        config = parts["config"]
+        generation = {
+            "maxOutputTokens": config.get("max_output_tokens"),
+            "temperature": config.get("temperature"),
+            "topP": config.get("top_p"),
+            "seed": config.get("seed"),
+            "stopSequences": config.get("stop_sequences"),
+        }
+        body: dict[str, Any] = {
+            "contents": parts["contents"],
+            "generationConfig": {k: v for k, v in generation.items() if v is not None},
+        }
+        if "system_instruction" in config:
+            body["systemInstruction"] = {"parts": [{"text": config["system_instruction"]}]}
+        method = "streamGenerateContent?alt=sse" if request.stream else "generateContent"
+        return {
+            "method": "POST",
+            "url": f"{(self.base_url or '').rstrip('/')}/v1beta/models/{request.model}:{method}",
+            "headers": {"x-goog-api-key": "[REDACTED]"},
+            "body": body,
+        }
+
+    async def _generate(self, request: LlmRequest) -> LlmResponse:
+        with mapped_errors(translate_error):
+            response = await self._client().aio.models.generate_content(**self.request_parts(request))
+        if not hasattr(response, "candidates"):
+            raise ResponseError(f"unexpected response body: {str(response)[:200]!r}")
+        text, finish, has_call = _answer_parts(response)
+        blocked = response.prompt_feedback is not None and response.prompt_feedback.block_reason
+        return LlmResponse(
+            content=text,
+            usage=usage_from(response.usage_metadata),
+            model=response.model_version,
+            finish_reason="content_filter" if blocked else finish_reason(finish, has_function_call=has_call),
+            request_id=response.response_id,
+        )
+
+    async def _stream(self, request: LlmRequest) -> AsyncIterator[StreamItem]:
+        pieces: list[str] = []
+        usage_meta: Any = None
+        model = request_id = finish = None
+        any_call = blocked = False
+        with mapped_errors(translate_error):
+            stream = await self._client().aio.models.generate_content_stream(**self.request_parts(request))
+            async for chunk in stream:
+                # Every chunk repeats running usage totals, and early chunks can disagree with
+                # the final one: the last chunk's usage is the one that counts.
+                usage_meta = chunk.usage_metadata or usage_meta
+                model = chunk.model_version or model
+                request_id = chunk.response_id or request_id
+                blocked = blocked or bool(chunk.prompt_feedback and chunk.prompt_feedback.block_reason)
+                text, chunk_finish, has_call = _answer_parts(chunk)
+                finish = chunk_finish or finish
+                any_call = any_call or has_call
+                if text:
+                    pieces.append(text)
+                    yield text
+        yield LlmResponse(
+            content="".join(pieces),
+            usage=usage_from(usage_meta),
+            model=model,
+            finish_reason="content_filter" if blocked else finish_reason(finish, has_function_call=any_call),
+            request_id=request_id,
+            usage_note=None if usage_meta is not None else "the stream carried no usageMetadata",
+        )
+
+    async def aclose(self) -> None:
+        if self._client_instance is not None:
+            await self._client_instance.aio.aclose()
+
+
+def _error_reason(details: Any) -> str | None:
+    error = details.get("error", details) if isinstance(details, Mapping) else None
+    for item in (error.get("details") if isinstance(error, Mapping) else None) or ():
+        if isinstance(item, Mapping) and item.get("reason"):
+            return str(item["reason"])
+    return None
+
+
+def translate_error(exc: BaseException) -> LlmError | None:
+    from google.genai import errors
+
+    if isinstance(exc, errors.APIError):
+        headers = getattr(exc.response, "headers", None)
+        message = body_message(exc.details, exc.message or str(exc.status or exc.code))
+        # Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID: a key
+        # problem (exit 2), not a bad request.
+        if _error_reason(exc.details) == "API_KEY_INVALID":
+            return AuthenticationError(message, status_code=exc.code, error_type="authentication_error")
+        return error_from_status(
+            int(exc.code or 500), message, headers=headers, retry_after=google_retry_delay(exc.details)
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        return ResponseError(f"response body is not valid JSON: {exc.msg}")
+    return _translate_transport_error(exc)
+
+
+def _translate_transport_error(exc: BaseException) -> LlmError | None:
+    # google-genai talks HTTP through httpx2 (its dependency); its transport errors surface raw.
+    import httpx2
+
+    if isinstance(exc, httpx2.TimeoutException):
+        return TimeoutError("request timed out", error_type="read_timeout")
+    if isinstance(exc, httpx2.TransportError):
+        return ConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
+    return None

@@ -1,0 +1,185 @@
+"""One task, start to finish: input bytes -> TaskSpec -> provider call under the retry policy
+and the deadline -> one result object -> exit code.
+
+This is the whole behaviour of an executor; the click commands only parse flags and call `run`.
+Every path, including a bug of ours, ends in exactly one result object on the output and the
+documented exit code. Diagnostics go to stderr, redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .config import Secrets, process_start_monotonic
+from .errors import CancelledError, ContentFilterError, LlmError
+from .providers.base import BaseLlm
+from .providers.registry import get_provider
+from .request import LlmRequest
+from .response import LlmResponse
+from .result import Output, build_result
+from .retry import Deadline, RetryPolicy, call_with_retries
+from .task import TaskSpec, parse_task
+
+# Captured at import, the earliest point our code runs; the deadline itself counts from the
+# process start reported by the OS (see config.process_start_monotonic).
+PROCESS_START = process_start_monotonic()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    executor: str  # registry name: claude, gpt, gemini, custom, llama
+    program: str  # for messages on stderr, e.g. "llm-exec-claude"
+    input_path: str | None = None
+    output_path: str | None = None
+    stream: bool = False
+    dry_run: bool = False
+    pretty: bool = False
+
+
+@dataclass
+class _Call:
+    """What is known so far, so a failure at any point still reports it."""
+
+    provider: str
+    task: dict[str, Any] | None = None
+    model: str | None = None
+    attempts: int = 0
+    partial: list[str] | None = None
+
+
+def _read_input(path: str | None) -> bytes:
+    if path and path != "-":
+        with open(path, "rb") as handle:
+            return handle.read()
+    return sys.stdin.buffer.read()
+
+
+def _log(program: str, secrets: Secrets, message: str) -> None:
+    try:
+        sys.stderr.write(secrets.redact(f"{program}: {message}\n"))
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed: nothing else to do
+
+
+def run(options: RunOptions) -> int:
+    """Run one task; returns the exit code (0 success, 1 execution, 2 configuration, 3 task spec)."""
+    secrets = Secrets.from_env()
+    output = Output(options.output_path, secrets, pretty=options.pretty)
+    provider_cls = get_provider(options.executor)
+    call = _Call(provider=provider_cls.name)
+    response: LlmResponse | None = None
+    cost: float | None = None
+    error: LlmError | None = None
+    try:
+        spec = parse_task(_read_input(options.input_path))
+        call.task = dict(spec.raw)
+        if spec.get("api_key_env"):
+            secrets = output.secrets = Secrets.from_env([spec.get("api_key_env")])
+        provider_cls = provider_cls.for_options(_provider_options(spec))
+        call.provider = provider_cls.name
+        request = spec.to_request(provider_cls.default_model)
+        if options.stream and not request.stream:
+            request = replace(request, stream=True)
+        call.model = request.model
+        deadline = Deadline(PROCESS_START + spec.timeout_seconds)
+        llm = provider_cls.from_env(
+            api_key_env=spec.get("api_key_env"),
+            api_endpoint=spec.get("api_endpoint"),
+            timeout=max(0.001, deadline.remaining()),
+            options=request.options,
+        )
+        if options.dry_run:
+            output.result({"dry_run": True, "provider": llm.name, "model": request.model,
+                           "request": llm.describe(request)})
+            return 0
+        response = asyncio.run(_execute(llm, request, spec, deadline, output, call))
+        from .pricing import cost_usd  # deferred: genai-prices loads its price data on import
+
+        cost = cost_usd(provider_cls.pricing_provider, (response.model, request.model), response.usage)
+        if response.finish_reason == "content_filter":
+            raise ContentFilterError("the provider filtered the answer (finish_reason content_filter)")
+    except LlmError as exc:
+        error = exc
+    except KeyboardInterrupt:
+        error = CancelledError("interrupted (SIGINT)")
+    except Exception as exc:  # a bug of ours: still one valid result, and a traceback on stderr
+        if os.environ.get("LLM_EXEC_RAISE"):
+            raise
+        _log(options.program, secrets, "internal error:\n" + "".join(traceback.format_exception(exc)))
+        error = LlmError(f"internal error: {type(exc).__name__}: {exc}")
+    if error is not None:
+        call.attempts = error.attempts if error.attempts is not None else call.attempts
+        field = f" (field {error.field})" if error.field else ""
+        _log(options.program, secrets, f"{error.type}: {error.message}{field} -> exit {error.exit_code}")
+    result = build_result(
+        provider=call.provider,
+        task=call.task,
+        model=call.model,
+        elapsed=time.monotonic() - PROCESS_START,
+        attempts=call.attempts,
+        response=response,
+        cost=cost,
+        error=error,
+        partial_output="".join(call.partial) if call.partial else None,
+    )
+    output.result(result)
+    output.close()
+    return result["exit_code"]
+
+
+def _provider_options(spec: TaskSpec) -> dict[str, Any]:
+    return {k: spec.get(k) for k in ("api_style", "custom") if spec.get(k) is not None}
+
+
+async def _execute(
+    llm: BaseLlm, request: LlmRequest, spec: TaskSpec, deadline: Deadline, output: Output, call: _Call
+) -> LlmResponse:
+    """The provider call under the retry policy, cancellable by SIGINT/SIGTERM."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _cancel, task, received, signal.Signals(signum).name)
+    policy = RetryPolicy(max_retries=spec.max_retries)
+    emitted: list[str] = []
+    call.partial = emitted
+
+    async def attempt() -> LlmResponse:
+        call.attempts += 1
+        if not request.stream:
+            return await llm.generate(request)
+        final: LlmResponse | None = None
+        async for item in llm.stream(request):
+            if isinstance(item, LlmResponse):
+                final = item
+            else:
+                emitted.append(item)
+                output.delta(item)
+        if final is None:  # a provider bug: streams must end with their response
+            raise LlmError("stream ended without a final response")
+        return final
+
+    try:
+        # Once deltas are on stdout they cannot be taken back: no retry after the first one.
+        response, call.attempts = await call_with_retries(
+            attempt, policy=policy, deadline=deadline, may_retry=lambda: not emitted
+        )
+        return response
+    except asyncio.CancelledError:
+        raise CancelledError(f"cancelled by {received[0] if received else 'the caller'}") from None
+    finally:
+        await llm.aclose()
+
+
+def _cancel(task: asyncio.Task[Any] | None, received: list[str], name: str) -> None:
+    received.append(name)
+    if task is not None:
+        task.cancel()
