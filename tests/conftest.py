@@ -1,0 +1,153 @@
+"""Shared test plumbing: the emulator on loopback, and executors run as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llm_exec.config import KNOWN_KEY_VARS
+from llm_exec.emulator import Emulator
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+BIN_DIR = Path(sys.executable).parent
+
+EXECUTORS = ("claude", "gpt", "gemini", "custom", "llama")
+
+# What each executor reports as `provider`, and the emulator's name for its wire format.
+PROVIDER_OF = {"claude": "anthropic", "gpt": "openai", "gemini": "gemini", "custom": "custom", "llama": "ollama"}
+
+# Test keys: long enough to be redacted, distinctive enough to grep for in outputs.
+TEST_KEYS = {
+    "ANTHROPIC_API_KEY": "sk-ant-canary-0123456789abcdef",
+    "OPENAI_API_KEY": "sk-canary-0123456789abcdef",
+    "GOOGLE_API_KEY": "AIzaSy-canary-0123456789abcdef",
+    "LLM_EXEC_CUSTOM_API_KEY": "custom-canary-0123456789abcdef",
+}
+
+# Variables that would point a test at a real service, or change behaviour, if inherited.
+_SCRUBBED_ENV = (
+    *KNOWN_KEY_VARS,
+    "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "OLLAMA_HOST",
+    "LLM_EXEC_CUSTOM_ENDPOINT", "LLM_EXEC_LLAMA_API_STYLE", "LLM_EXEC_LLAMA_BASE_URL", "LLM_EXEC_RAISE",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+)
+
+
+def shared_fixtures() -> Path:
+    """The recorded-traffic fixtures beside the repo. Missing is a failure, never a skip."""
+    if not (SHARED_FIXTURES / "INDEX.md").is_file():
+        pytest.fail(
+            f"recorded fixtures not found at {SHARED_FIXTURES} (expected ../shared/fixtures beside the repo root)",
+            pytrace=False,
+        )
+    return SHARED_FIXTURES
+
+
+@cache
+def result_validator() -> Any:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    schema = json.loads((REPO_ROOT / "schemas" / "result.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def emulator_env(url: str) -> dict[str, str]:
+    """Point every provider at the emulator, with test keys."""
+    return {
+        **TEST_KEYS,
+        "ANTHROPIC_BASE_URL": url,
+        "OPENAI_BASE_URL": f"{url}/v1",
+        "GOOGLE_GEMINI_BASE_URL": url,
+        "OLLAMA_HOST": url,
+        "LLM_EXEC_CUSTOM_ENDPOINT": f"{url}/custom",
+    }
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    lines: list[dict[str, Any]]
+    elapsed: float
+    result: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.result = self.lines[-1] if self.lines else {}
+
+    @property
+    def deltas(self) -> list[str]:
+        return [line["text"] for line in self.lines[:-1] if line.get("type") == "delta"]
+
+
+def run_executor(
+    executor: str,
+    spec: Any,
+    *,
+    url: str | None = None,
+    env: Mapping[str, str | None] | None = None,
+    args: tuple[str, ...] = (),
+    timeout: float = 60,
+    raw_input: bytes | None = None,
+) -> Run:
+    """Run `llm-exec-<executor>` as a subprocess of its console script and check the contract:
+    stdout is only JSON lines, the last one a result that validates against the result schema,
+    and the exit code equals the result's exit_code."""
+    child_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    if url is not None:
+        child_env.update(emulator_env(url))
+    for key, value in (env or {}).items():
+        if value is None:
+            child_env.pop(key, None)
+        else:
+            child_env[key] = value
+    data = raw_input if raw_input is not None else json.dumps(spec).encode()
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(BIN_DIR / f"llm-exec-{executor}"), *args],
+        input=data, capture_output=True, env=child_env, timeout=timeout, check=False,
+    )
+    elapsed = time.monotonic() - started
+    stdout = proc.stdout.decode("utf-8")
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert "Traceback" not in stdout, stdout
+    lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    run = Run(proc.returncode, stdout, stderr, lines, elapsed)
+    if "--dry-run" not in args:
+        assert lines, f"no output; stderr:\n{stderr}"
+        errors = sorted(result_validator().iter_errors(run.result), key=str)
+        assert not errors, f"result does not match the schema: {errors[0].message}\n{run.result}"
+        assert run.result["exit_code"] == proc.returncode, (run.result, stderr)
+        for line in lines[:-1]:
+            assert line.get("type") == "delta" and isinstance(line.get("text"), str), line
+    return run
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    emu = Emulator().start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture(autouse=True)
+def _raise_errors_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In-process calls re-raise our own bugs instead of wrapping them (simonw/llm's habit).
+    monkeypatch.setenv("LLM_EXEC_RAISE", "1")
+    for name in _SCRUBBED_ENV:
+        if name != "LLM_EXEC_RAISE":
+            monkeypatch.delenv(name, raising=False)
