@@ -26,25 +26,35 @@ def expected_tokens(spec: dict) -> int:
     return count_tokens(spec["system"]) + count_tokens(spec["prompt"])
 
 
+def prompt_seen_by(executor: str, spec: dict) -> str:
+    """The user text the emulator answers. The seed's custom contract sends one prompt string:
+    a multi-turn request is flattened to a "System: ...\n\nUser: ..." transcript."""
+    if executor == "custom":
+        return f"System: {spec['system']}\n\nUser: {spec['prompt']}"
+    return spec["prompt"]
+
+
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_success(executor: str, emulator: Emulator) -> None:
     run = run_executor(executor, SPEC, url=emulator.url)
     result = run.result
-    text, finish = expected_reply(PROVIDER_OF[executor], SPEC["prompt"], max_tokens=50)
+    text, finish = expected_reply(PROVIDER_OF[executor], prompt_seen_by(executor, SPEC), max_tokens=50)
     assert run.code == 0, run.stderr
     assert result["status"] == "success"
     assert result["output"] == text
-    assert result["finish_reason"] == "stop" == ("stop" if finish in ("stop",) else finish)
+    # The seed's custom answer has no finish reason unless finish_reason_path maps one.
+    assert finish == "stop"
+    assert result["finish_reason"] == (None if executor == "custom" else "stop")
     assert result["task_id"] == "t-42" and result["agent"] == "unit-agent"
     assert result["metadata"] == SPEC["metadata"]
     assert result["provider"] == PROVIDER_OF[executor]
     assert result["attempts"] == 1
     assert result["completion_tokens"] == count_tokens(text)
     if executor == "custom":
-        # The seed's custom contract sends one flattened prompt ("System: ...\n\nUser: ...").
-        assert result["prompt_tokens"] > 0
+        expected_prompt_tokens = count_tokens(prompt_seen_by(executor, SPEC))
     else:
-        assert result["prompt_tokens"] == expected_tokens(SPEC)
+        expected_prompt_tokens = expected_tokens(SPEC)
+    assert result["prompt_tokens"] == expected_prompt_tokens
     assert result["tokens_used"] == result["prompt_tokens"] + result["completion_tokens"]
     assert run.lines == [result], "a non-streaming run writes exactly one line"
     assert len(emulator.requests()) == 1
