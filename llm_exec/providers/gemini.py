@@ -12,6 +12,7 @@ from ..response import FinishReason, LlmResponse, Usage
 from ._http_errors import body_message, error_from_status, google_retry_delay
 from .base import BaseLlm, StreamItem, mapped_errors
 
+API_VERSION = "v1beta"
 _FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 _FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 
@@ -34,11 +35,15 @@ def finish_reason(value: Any, *, has_function_call: bool = False) -> FinishReaso
 
 
 def usage_from(meta: Any) -> Usage:
-    """promptTokenCount already includes cached content; candidatesTokenCount excludes thoughts,
-    which are billed as output, so completion = candidates + thoughts."""
+    """promptTokenCount (+ toolUsePromptTokenCount) already includes cached content;
+    candidatesTokenCount excludes thoughts, which are billed as output: completion = candidates + thoughts."""
     if meta is None:
         return Usage()
+    # Tool-use prompt tokens (code execution, search results) are input processed and billed too;
+    # with them, tokens_used equals the API's totalTokenCount.
     prompt = meta.prompt_token_count
+    if prompt is not None and meta.tool_use_prompt_token_count:
+        prompt += meta.tool_use_prompt_token_count
     candidates = meta.candidates_token_count
     thoughts = meta.thoughts_token_count
     completion = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
@@ -80,7 +85,9 @@ class GeminiLlm(BaseLlm):
             self._client_instance = genai.Client(
                 api_key=self.api_key,
                 # google-genai does not retry unless retry_options is set: ours is the one policy.
-                http_options={"base_url": self.base_url, "timeout": int(self.timeout * 1000)},
+                # v1beta, as the API's own docs and the recorded traffic use (the SDK defaults to v1).
+                http_options={"base_url": self.base_url, "api_version": API_VERSION,
+                              "timeout": int(self.timeout * 1000)},
             )
         return self._client_instance
 
@@ -120,7 +127,7 @@ class GeminiLlm(BaseLlm):
         method = "streamGenerateContent?alt=sse" if request.stream else "generateContent"
         return {
             "method": "POST",
-            "url": f"{(self.base_url or '').rstrip('/')}/v1beta/models/{request.model}:{method}",
+            "url": f"{(self.base_url or '').rstrip('/')}/{API_VERSION}/models/{request.model}:{method}",
             "headers": {"x-goog-api-key": "[REDACTED]"},
             "body": body,
         }
