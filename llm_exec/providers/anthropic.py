@@ -85,7 +85,7 @@ class _Counts:
 
 class AnthropicLlm(BaseLlm):
     name = "anthropic"
-    default_model = "claude-sonnet-4-5"
+    default_model = "claude-sonnet-4-6"
     key_env_vars = ("ANTHROPIC_API_KEY",)
     base_url_env_vars = ("ANTHROPIC_BASE_URL",)
     default_base_url = "https://api.anthropic.com"

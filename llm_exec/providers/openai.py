@@ -45,7 +45,7 @@ def usage_from(usage: Any) -> Usage:
 
 class OpenAiLlm(BaseLlm):
     name = "openai"
-    default_model = "gpt-4.1-mini"
+    default_model = "gpt-5.4-mini"
     key_env_vars = ("OPENAI_API_KEY",)
     base_url_env_vars = ("OPENAI_BASE_URL",)
     default_base_url = "https://api.openai.com/v1"

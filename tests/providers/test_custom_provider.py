@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,97 +22,9 @@ from llm_exec.providers._sync_http import post_json
 from llm_exec.providers.custom import CustomLlm
 from llm_exec.request import LlmRequest, Message
 from llm_exec.response import LlmResponse
+from tests.providers.scripted_server import Server, closed_port, fixture, generate, reply, request_maker, stall
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-
-
-def fixture(name: str) -> dict[str, Any]:
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.fail(f"recorded fixture {path} is missing: the tests replay real traffic from /work/shared/fixtures")
-    return json.loads(path.read_text())
-
-
-# -- a tiny scripted HTTP server -----------------------------------------------------------------
-
-Action = Callable[["Handler"], None]
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Server  # type: ignore[assignment]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.log.append(
-            {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": json.loads(raw)}
-        )
-        action = self.server.actions.pop(0) if self.server.actions else reply(500, {"error": "no scripted step"})
-        action(self)
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.log: list[dict[str, Any]] = []
-        self.actions: list[Action] = []
-        self.release = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Action:
-    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-
-    def act(handler: Handler) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        for key, value in (headers or {}).items():
-            handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    return act
-
-
-def stall(handler: Handler) -> None:
-    handler.server.release.wait(30)
-    handler.close_connection = True
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("LLM_EXEC_CUSTOM_API_KEY", "LLM_EXEC_CUSTOM_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def request(text: str = "Say this is a test", **kwargs: Any) -> LlmRequest:
-    kwargs.setdefault("model", "my-model")
-    kwargs.setdefault("max_tokens", 64)
-    return LlmRequest(messages=(Message("user", text),), **kwargs)
-
-
-def generate(provider: CustomLlm, req: LlmRequest) -> LlmResponse:
-    return asyncio.run(provider.generate(req))
+request = request_maker("Say this is a test", model="my-model", max_tokens=64)
 
 
 # -- default contract ------------------------------------------------------------------------------
@@ -302,9 +210,7 @@ def test_429_carries_retry_after(server: Server) -> None:
 
 
 def test_connection_refused_is_a_connection_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
+    port = closed_port()  # nothing listens there
     with pytest.raises(ConnectionError) as info:
         generate(CustomLlm(base_url=f"http://127.0.0.1:{port}/x"), request())
     assert info.value.retryable

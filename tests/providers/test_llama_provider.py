@@ -8,161 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llm_exec.errors import ConfigurationError, ConnectionError, ModelNotFoundError, ServiceUnavailableError
-from llm_exec.providers.base import BaseLlm
 from llm_exec.providers.llama import LlamaLlm, OllamaLlm, OpenAiCompatibleLlm, ollama_host_url
 from llm_exec.request import LlmRequest, Message
 from llm_exec.response import LlmResponse
+from tests.conftest import REPO_ROOT
+from tests.providers.scripted_server import (
+    Server,
+    chunked,
+    closed_port,
+    fixture,
+    generate,
+    ndjson_pieces,
+    no_worker_threads_left,
+    reply,
+    request_maker,
+    stall,
+    stream,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+# What Ollama itself sends with a JSON answer.
+OLLAMA_JSON = "application/json; charset=utf-8"
 
-
-def fixture(name: str) -> dict[str, Any]:
-    path = FIXTURES / "ollama" / name
-    if not path.is_file():
-        pytest.fail(f"recorded fixture {path} is missing: the tests replay real traffic from /work/shared/fixtures")
-    return json.loads(path.read_text())
-
-
-# -- a tiny scripted HTTP server -----------------------------------------------------------------
-
-Action = Callable[["Handler"], None]
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Server  # type: ignore[assignment]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.log.append(
-            {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": json.loads(raw)}
-        )
-        action = self.server.actions.pop(0) if self.server.actions else reply(500, '{"error":"no scripted step"}')
-        action(self)
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.log: list[dict[str, Any]] = []
-        self.actions: list[Action] = []
-        self.release = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-def reply(status: int, body: str, content_type: str = "application/json; charset=utf-8") -> Action:
-    def act(handler: Handler) -> None:
-        data = body.encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    return act
-
-
-def chunked(pieces: list[bytes], *, content_type: str = "application/x-ndjson", wait_after: int | None = None,
-            end: str = "clean", framing: str = "chunked") -> Action:
-    """Send each piece as one HTTP chunk, as Ollama does per NDJSON line.
-
-    wait_after: hold (until the test releases the server) after that many pieces.
-    end: "clean" (terminating chunk), "reset" (hang up mid-body), "stall" (never finish).
-    framing: "chunked", or "close" (no length: the body ends when the server hangs up).
-    """
-
-    def act(handler: Handler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", content_type)
-        if framing == "chunked":
-            handler.send_header("Transfer-Encoding", "chunked")
-        else:
-            handler.send_header("Connection", "close")
-        handler.end_headers()
-        for index, piece in enumerate(pieces):
-            if wait_after is not None and index == wait_after:
-                handler.server.release.wait(30)
-            handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if framing == "chunked" else piece)
-            handler.wfile.flush()
-        if end == "clean":
-            if framing == "chunked":
-                handler.wfile.write(b"0\r\n\r\n")
-        elif end == "reset":
-            handler.wfile.write(b"40\r\n{\"partial")  # a chunk cut short
-            handler.connection.shutdown(socket.SHUT_RDWR)
-        else:
-            handler.server.release.wait(30)
-        handler.close_connection = True
-
-    return act
-
-
-def ndjson_pieces(body: str) -> list[bytes]:
-    return [line.encode() + b"\n" for line in body.splitlines() if line.strip()]
-
-
-def stall(handler: Handler) -> None:
-    handler.server.release.wait(30)
-    handler.close_connection = True
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OLLAMA_HOST", "OLLAMA_API_KEY", "LLM_EXEC_LLAMA_API_STYLE", "LLM_EXEC_LLAMA_BASE_URL",
-                 "OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def request(text: str = "Why is the sky blue?", **kwargs: Any) -> LlmRequest:
-    kwargs.setdefault("model", "llama3")
-    kwargs.setdefault("max_tokens", 100)
-    return LlmRequest(messages=(Message("user", text),), **kwargs)
-
-
-def generate(provider: BaseLlm, req: LlmRequest) -> LlmResponse:
-    return asyncio.run(provider.generate(req))
-
-
-def stream(provider: BaseLlm, req: LlmRequest) -> tuple[list[str], LlmResponse]:
-    async def collect() -> list[Any]:
-        return [item async for item in provider.stream(req)]
-
-    items = asyncio.run(collect())
-    assert isinstance(items[-1], LlmResponse)
-    assert all(isinstance(item, str) for item in items[:-1])
-    return items[:-1], items[-1]
+request = request_maker("Why is the sky blue?", model="llama3", max_tokens=100)
 
 
 def recorded_lines(body: str) -> list[dict[str, Any]]:
@@ -176,8 +51,8 @@ def recorded_lines(body: str) -> list[dict[str, Any]]:
     "name", ["chat-nonstream-llama3.json", "chat-thinking-qwen3.6.json", "chat-tool-calls-llama3.1.json"]
 )
 def test_replay_nonstream(server: Server, name: str) -> None:
-    recorded = fixture(name)
-    server.actions.append(reply(200, recorded["response"]["body"]))
+    recorded = fixture(f"ollama/{name}")
+    server.actions.append(reply(200, recorded["response"]["body"], content_type=OLLAMA_JSON))
     answer = json.loads(recorded["response"]["body"])
     result = generate(OllamaLlm(base_url=server.url), request(model=recorded["request"]["body"]["model"]))
 
@@ -199,7 +74,7 @@ def test_replay_nonstream(server: Server, name: str) -> None:
     ["chat-stream-ndjson-llama3.json", "chat-stream-ndjson-gemma3-raw.json", "chat-stream-thinking-qwen3.6.json"],
 )
 def test_replay_stream(server: Server, name: str) -> None:
-    recorded = fixture(name)
+    recorded = fixture(f"ollama/{name}")
     body = recorded["response"]["body"]
     server.actions.append(chunked(ndjson_pieces(body)))
     lines = recorded_lines(body)
@@ -221,8 +96,8 @@ def test_replay_stream(server: Server, name: str) -> None:
 
 
 def test_tool_calls_finish_reason(server: Server) -> None:
-    recorded = fixture("chat-tool-call-thinking-qwen3.6.json")
-    server.actions.append(reply(200, recorded["response"]["body"]))
+    recorded = fixture("ollama/chat-tool-call-thinking-qwen3.6.json")
+    server.actions.append(reply(200, recorded["response"]["body"], content_type=OLLAMA_JSON))
     answer = json.loads(recorded["response"]["body"])
     result = generate(OllamaLlm(base_url=server.url), request())
     assert result.finish_reason == "tool_calls"
@@ -231,8 +106,8 @@ def test_tool_calls_finish_reason(server: Server) -> None:
 
 
 def test_recorded_404_is_model_not_found(server: Server) -> None:
-    recorded = fixture("error-404-model-not-found.json")
-    server.actions.append(reply(404, recorded["response"]["body"]))
+    recorded = fixture("ollama/error-404-model-not-found.json")
+    server.actions.append(reply(404, recorded["response"]["body"], content_type=OLLAMA_JSON))
     with pytest.raises(ModelNotFoundError) as info:
         generate(OllamaLlm(base_url=server.url), request(model="nonexistent-model:latest"))
     assert info.value.message == "model 'nonexistent-model:latest' not found"
@@ -245,7 +120,8 @@ def test_recorded_404_is_model_not_found(server: Server) -> None:
 def test_request_body_and_bearer_key(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_HOST", server.url.removeprefix("http://"))  # host:port, as Ollama takes it
     monkeypatch.setenv("OLLAMA_API_KEY", "ollama-key-123")
-    server.actions.append(reply(200, fixture("chat-nonstream-llama3.json")["response"]["body"]))
+    recorded = fixture("ollama/chat-nonstream-llama3.json")
+    server.actions.append(reply(200, recorded["response"]["body"], content_type=OLLAMA_JSON))
     provider = LlamaLlm.from_env()
     assert type(provider) is OllamaLlm
     req = LlmRequest(
@@ -269,7 +145,8 @@ def test_request_body_and_bearer_key(server: Server, monkeypatch: pytest.MonkeyP
 
 
 def test_no_key_no_header_and_unset_options_omitted(server: Server) -> None:
-    server.actions.append(reply(200, fixture("chat-nonstream-llama3.json")["response"]["body"]))
+    recorded = fixture("ollama/chat-nonstream-llama3.json")
+    server.actions.append(reply(200, recorded["response"]["body"], content_type=OLLAMA_JSON))
     generate(OllamaLlm.from_env(api_endpoint=server.url), request())
     sent = server.log[0]
     assert "authorization" not in sent["headers"]
@@ -344,8 +221,8 @@ def test_openai_compatible_configuration(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_openai_compatible_replay_nonstream(server: Server) -> None:
-    recorded = fixture("openai-compat-chat-qwen3.json")
-    server.actions.append(reply(200, recorded["response"]["body"], "application/json"))
+    recorded = fixture("ollama/openai-compat-chat-qwen3.json")
+    server.actions.append(reply(200, recorded["response"]["body"], content_type="application/json"))
     answer = json.loads(recorded["response"]["body"])
     provider = OpenAiCompatibleLlm.from_env(api_endpoint=f"{server.url}/v1")
 
@@ -361,7 +238,7 @@ def test_openai_compatible_replay_nonstream(server: Server) -> None:
 
 
 def test_openai_compatible_replay_stream(server: Server) -> None:
-    recorded = fixture("openai-compat-stream-qwen3.json")
+    recorded = fixture("ollama/openai-compat-stream-qwen3.json")
     body = recorded["response"]["body"]
     server.actions.append(chunked([body.encode()], content_type="text/event-stream"))
     chunks = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: {")]
@@ -380,7 +257,7 @@ def test_openai_compatible_replay_stream(server: Server) -> None:
 
 
 def test_truncated_stream_is_retryable(server: Server) -> None:
-    lines = ndjson_pieces(fixture("chat-stream-ndjson-llama3.json")["response"]["body"])
+    lines = ndjson_pieces(fixture("ollama/chat-stream-ndjson-llama3.json")["response"]["body"])
     server.actions.append(chunked(lines[:5]))  # ends cleanly, but without the done:true line
     with pytest.raises(ConnectionError) as info:
         stream(OllamaLlm(base_url=server.url), request(stream=True))
@@ -389,7 +266,7 @@ def test_truncated_stream_is_retryable(server: Server) -> None:
 
 
 def test_connection_reset_mid_body_is_retryable(server: Server) -> None:
-    lines = ndjson_pieces(fixture("chat-stream-ndjson-llama3.json")["response"]["body"])
+    lines = ndjson_pieces(fixture("ollama/chat-stream-ndjson-llama3.json")["response"]["body"])
     server.actions.append(chunked(lines[:3], end="reset"))
     with pytest.raises(ConnectionError) as info:
         stream(OllamaLlm(base_url=server.url), request(stream=True))
@@ -397,7 +274,7 @@ def test_connection_reset_mid_body_is_retryable(server: Server) -> None:
 
 
 def test_error_line_mid_stream(server: Server) -> None:
-    lines = ndjson_pieces(fixture("chat-stream-ndjson-llama3.json")["response"]["body"])
+    lines = ndjson_pieces(fixture("ollama/chat-stream-ndjson-llama3.json")["response"]["body"])
     server.actions.append(chunked([*lines[:2], b'{"error":"an error was encountered while running the model"}\n']))
     with pytest.raises(ServiceUnavailableError) as info:
         stream(OllamaLlm(base_url=server.url), request(stream=True))
@@ -407,7 +284,7 @@ def test_error_line_mid_stream(server: Server) -> None:
 
 
 def test_500_before_stream_is_retryable(server: Server) -> None:
-    server.actions.append(reply(500, '{"error":"llama runner process has terminated"}'))
+    server.actions.append(reply(500, '{"error":"llama runner process has terminated"}', content_type=OLLAMA_JSON))
     with pytest.raises(ServiceUnavailableError) as info:
         stream(OllamaLlm(base_url=server.url), request(stream=True))
     assert info.value.status_code == 500 and info.value.retryable
@@ -415,9 +292,7 @@ def test_500_before_stream_is_retryable(server: Server) -> None:
 
 
 def test_connection_refused() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     with pytest.raises(ConnectionError):
         generate(OllamaLlm(base_url=f"http://127.0.0.1:{port}"), request())
     with pytest.raises(ConnectionError):
@@ -427,7 +302,7 @@ def test_connection_refused() -> None:
 @pytest.mark.parametrize("framing", ["chunked", "close"])
 def test_a_delta_arrives_before_the_rest_of_the_stream(server: Server, framing: str) -> None:
     """The first NDJSON line is delivered while the server still holds the rest back."""
-    lines = ndjson_pieces(fixture("chat-stream-ndjson-llama3.json")["response"]["body"])
+    lines = ndjson_pieces(fixture("ollama/chat-stream-ndjson-llama3.json")["response"]["body"])
     server.actions.append(chunked(lines, wait_after=1, framing=framing))
     first_text = json.loads(lines[0])["message"]["content"]
 
@@ -447,26 +322,17 @@ def test_a_delta_arrives_before_the_rest_of_the_stream(server: Server, framing: 
     assert final.usage.completion_tokens == json.loads(lines[-1])["eval_count"]
 
 
-def _no_worker_threads_left(within: float = 2.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not any(t.name == "llm-exec-http" for t in threading.enumerate()):
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_deadline_cancels_a_stalled_request(server: Server) -> None:
     server.actions.append(stall)  # never sends headers
     started = time.monotonic()
     with pytest.raises(asyncio.TimeoutError):
         asyncio.run(asyncio.wait_for(OllamaLlm(base_url=server.url, timeout=600.0).generate(request()), 0.5))
     assert time.monotonic() - started < 2.0
-    assert _no_worker_threads_left()
+    assert no_worker_threads_left()
 
 
 def test_deadline_cancels_a_stalled_stream(server: Server) -> None:
-    lines = ndjson_pieces(fixture("chat-stream-ndjson-llama3.json")["response"]["body"])
+    lines = ndjson_pieces(fixture("ollama/chat-stream-ndjson-llama3.json")["response"]["body"])
     server.actions.append(chunked(lines[:3], end="stall"))
     deltas: list[str] = []
 
@@ -479,7 +345,7 @@ def test_deadline_cancels_a_stalled_stream(server: Server) -> None:
         asyncio.run(asyncio.wait_for(consume(), 0.5))
     assert time.monotonic() - started < 2.0
     assert len(deltas) == 3
-    assert _no_worker_threads_left()
+    assert no_worker_threads_left()
 
 
 def test_process_exits_promptly_after_a_deadline(server: Server) -> None:
@@ -497,6 +363,6 @@ def test_process_exits_promptly_after_a_deadline(server: Server) -> None:
         "    print('deadline')\n"
     )
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=20)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=20)
     assert done.stdout.strip() == "deadline", done.stderr
     assert time.monotonic() - started < 10.0
