@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import Secrets, process_start_monotonic
@@ -24,7 +24,7 @@ from .providers.registry import get_provider
 from .request import LlmRequest
 from .response import LlmResponse
 from .result import Output, build_result
-from .retry import Deadline, RetryPolicy, call_with_retries
+from .retry import Deadline, RetryPolicy, Sleep, call_with_retries
 from .task import TaskSpec, parse_task
 
 # Captured at import, the earliest point our code runs; the deadline itself counts from the
@@ -41,6 +41,15 @@ class RunOptions:
     stream: bool = False
     dry_run: bool = False
     pretty: bool = False
+    # time.monotonic() the deadline counts from: the process start for a one-shot executor
+    # (PROCESS_START); None = when run() is called (in-process use).
+    started: float | None = None
+    # The retry loop's sleep; tests inject a recording one to assert waits without waiting.
+    sleep: Sleep = field(default=asyncio.sleep, compare=False)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so no `except Exception` can swallow it."""
 
 
 @dataclass
@@ -71,6 +80,15 @@ def _log(program: str, secrets: Secrets, message: str) -> None:
 
 def run(options: RunOptions) -> int:
     """Run one task; returns the exit code (0 success, 1 execution, 2 configuration, 3 task spec)."""
+    started = options.started if options.started is not None else time.monotonic()
+    restore = _handle_termination()
+    try:
+        return _run(options, started)
+    finally:
+        restore()
+
+
+def _run(options: RunOptions, started: float) -> int:
     secrets = Secrets.from_env()
     output = Output(options.output_path, secrets, pretty=options.pretty)
     provider_cls = get_provider(options.executor)
@@ -89,7 +107,7 @@ def run(options: RunOptions) -> int:
         if options.stream and not request.stream:
             request = replace(request, stream=True)
         call.model = request.model
-        deadline = Deadline(PROCESS_START + spec.timeout_seconds)
+        deadline = Deadline(started + spec.timeout_seconds)
         llm = provider_cls.from_env(
             api_key_env=spec.get("api_key_env"),
             api_endpoint=spec.get("api_endpoint"),
@@ -100,7 +118,7 @@ def run(options: RunOptions) -> int:
             output.result({"dry_run": True, "provider": llm.name, "model": request.model,
                            "request": llm.describe(request)})
             return 0
-        response = asyncio.run(_execute(llm, request, spec, deadline, output, call))
+        response = asyncio.run(_execute(llm, request, spec, deadline, output, call, options.sleep))
         from .pricing import cost_usd  # deferred: genai-prices loads its price data on import
 
         cost = cost_usd(provider_cls.pricing_provider, (response.model, request.model), response.usage)
@@ -109,7 +127,9 @@ def run(options: RunOptions) -> int:
     except LlmError as exc:
         error = exc
     except KeyboardInterrupt:
-        error = CancelledError("interrupted (SIGINT)")
+        error = CancelledError("cancelled by SIGINT")
+    except Terminated:
+        error = CancelledError("cancelled by SIGTERM")
     except Exception as exc:  # a bug of ours: still one valid result, and a traceback on stderr
         if os.environ.get("LLM_EXEC_RAISE"):
             raise
@@ -123,7 +143,7 @@ def run(options: RunOptions) -> int:
         provider=call.provider,
         task=call.task,
         model=call.model,
-        elapsed=time.monotonic() - PROCESS_START,
+        elapsed=time.monotonic() - started,
         attempts=call.attempts,
         response=response,
         cost=cost,
@@ -140,14 +160,11 @@ def _provider_options(spec: TaskSpec) -> dict[str, Any]:
 
 
 async def _execute(
-    llm: BaseLlm, request: LlmRequest, spec: TaskSpec, deadline: Deadline, output: Output, call: _Call
+    llm: BaseLlm, request: LlmRequest, spec: TaskSpec, deadline: Deadline, output: Output, call: _Call,
+    sleep: Sleep,
 ) -> LlmResponse:
     """The provider call under the retry policy, cancellable by SIGINT/SIGTERM."""
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    received: list[str] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, _cancel, task, received, signal.Signals(signum).name)
+    _cancellable.append((asyncio.get_running_loop(), asyncio.current_task()))
     policy = RetryPolicy(max_retries=spec.max_retries)
     emitted: list[str] = []
     call.partial = emitted
@@ -170,16 +187,42 @@ async def _execute(
     try:
         # Once deltas are on stdout they cannot be taken back: no retry after the first one.
         response, call.attempts = await call_with_retries(
-            attempt, policy=policy, deadline=deadline, may_retry=lambda: not emitted
+            attempt, policy=policy, deadline=deadline, sleep=sleep, may_retry=lambda: not emitted
         )
         return response
     except asyncio.CancelledError:
-        raise CancelledError(f"cancelled by {received[0] if received else 'the caller'}") from None
+        raise CancelledError(f"cancelled by {_received[-1] if _received else 'the caller'}") from None
     finally:
+        _cancellable.clear()
         await llm.aclose()
 
 
-def _cancel(task: asyncio.Task[Any] | None, received: list[str], name: str) -> None:
-    received.append(name)
-    if task is not None:
-        task.cancel()
+# While a call is in flight, a signal cancels its task (so the provider's connection is closed
+# and one "cancelled" result is written); outside it, the signal raises where the code stands.
+_cancellable: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any] | None]] = []
+_received: list[str] = []
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    name = signal.Signals(signum).name
+    _received.append(name)
+    if _cancellable:
+        loop, task = _cancellable[-1]
+        if task is not None:
+            loop.call_soon_threadsafe(task.cancel)
+        return
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+
+def _handle_termination() -> Any:
+    """Install the SIGINT/SIGTERM handlers for the duration of run(); returns the undo."""
+    try:
+        previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: leave signals to the caller
+        return lambda: None
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore

@@ -18,6 +18,9 @@ DEFAULT_TIMEOUT_SECONDS = 600.0
 DEFAULT_MAX_RETRIES = 2
 # A spec larger than this is rejected before anything is parsed or sent.
 MAX_SPEC_BYTES = 10 * 1024 * 1024
+# Deeper JSON (only free-form `metadata`/`custom` can be deep) is rejected: echoing it back must
+# never hit the interpreter's recursion limit.
+MAX_NESTING_DEPTH = 64
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
@@ -92,8 +95,12 @@ def validate(instance: Any, schema_name: str = "task") -> None:
     """Raise TaskSpecError for the most relevant schema violation, naming its field."""
     if not isinstance(instance, dict):
         raise TaskSpecError(f"task spec must be a JSON object, not {type(instance).__name__}")
-    validator = _validator(schema_name)
-    error = next(iter(sorted(validator.iter_errors(instance), key=_error_rank)), None)
+    depth = nesting_depth(instance, MAX_NESTING_DEPTH)
+    if depth > MAX_NESTING_DEPTH:
+        raise TaskSpecError(f"task spec is nested deeper than {MAX_NESTING_DEPTH} levels")
+    # The first error in schema order: the schemas list cheap checks first (type, unknown fields,
+    # maxItems before items), so a huge array fails in microseconds instead of being walked whole.
+    error = next(_validator(schema_name).iter_errors(instance), None)
     if error is None:
         return
     field = _field_path(error.absolute_path)
@@ -103,18 +110,58 @@ def validate(instance: Any, schema_name: str = "task") -> None:
         name = extra[0] if extra else "?"
         field = f"{field}.{name}" if field else name
         raise TaskSpecError(f"unknown field {field!r}", field=field)
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        field = f"{field}.{missing[0]}" if field else missing[0]
+        raise TaskSpecError(f"missing required field {field!r}", field=field)
     if error.validator == "anyOf" and not error.absolute_path:
         raise TaskSpecError(
             "task spec needs at least one of 'messages', 'prompt' or 'description'",
             field="prompt",
         )
     where = f"field {field!r}" if field else "task spec"
-    raise TaskSpecError(f"{where}: {error.message}", field=field)
+    raise TaskSpecError(f"{where}: {_describe(error)}", field=field)
 
 
-def _error_rank(error: Any) -> tuple[int, int]:
-    # Unknown fields first (typos explain the rest), then the shallowest error.
-    return (0 if error.validator == "additionalProperties" else 1, len(error.absolute_path))
+_TEMPLATES = {
+    "type": "must be of type {value}",
+    "enum": "must be one of {value}",
+    "minimum": "must be >= {value}",
+    "maximum": "must be <= {value}",
+    "exclusiveMinimum": "must be > {value}",
+    "minItems": "must have at least {value} items",
+    "maxItems": "must have at most {value} items",
+    "minLength": "must be at least {value} characters long",
+    "maxLength": "must be at most {value} characters long",
+    "pattern": "must match the pattern {value}",
+}
+
+
+def _describe(error: Any) -> str:
+    """A message that never embeds the offending value (it may be megabytes long)."""
+    template = _TEMPLATES.get(error.validator)
+    if template is not None:
+        return template.format(value=json.dumps(error.validator_value))
+    return error.message if len(error.message) <= 200 else error.message[:200] + "…"
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """Depth of nested arrays/objects, counted iteratively (no recursion), stopping past `limit`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 @dataclass(frozen=True)

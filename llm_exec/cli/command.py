@@ -87,8 +87,8 @@ def make_command(executor: str, program: str) -> click.Command:
     @click.version_option(__version__, "--version", prog_name=program, message="%(prog)s %(version)s")
     def command(input_path: str | None, output_path: str | None, stream: bool, dry_run: bool,
                 pretty: bool) -> int:
-        return run(RunOptions(executor=executor, program=program, input_path=input_path,
-                              output_path=output_path, stream=stream, dry_run=dry_run, pretty=pretty))
+        return run(RunOptions(executor=executor, program=program, input_path=input_path, output_path=output_path,
+                              stream=stream, dry_run=dry_run, pretty=pretty, started=PROCESS_START))
 
     return command
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import (
     AuthenticationError,
+    ConnectionError,
     InvalidRequestError,
     LlmError,
     ModelNotFoundError,
@@ -152,3 +153,15 @@ def error_from_status(
     if override is not None:
         error.retryable = override
     return error
+
+
+def translate_httpx_error(exc: BaseException) -> LlmError | None:
+    """The SDKs talk HTTP through httpx2; errors while reading a stream surface from it unwrapped."""
+    import httpx2
+
+    if isinstance(exc, httpx2.TimeoutException):
+        return TimeoutError("request timed out", error_type="read_timeout")
+    if isinstance(exc, httpx2.TransportError):
+        # Connect/read errors and protocol errors (a body or chunked stream cut short).
+        return ConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
+    return None

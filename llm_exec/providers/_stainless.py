@@ -11,7 +11,7 @@ import json
 from types import ModuleType
 
 from ..errors import ConnectionError, LlmError, ResponseError, TimeoutError
-from ._http_errors import body_message, error_from_status
+from ._http_errors import body_message, error_from_status, translate_httpx_error
 
 
 def translate_sdk_error(exc: BaseException, sdk: ModuleType, *, status: int | None = None) -> LlmError | None:
@@ -33,4 +33,4 @@ def translate_sdk_error(exc: BaseException, sdk: ModuleType, *, status: int | No
         return ResponseError(f"response did not match the API schema: {exc.message}")
     if isinstance(exc, json.JSONDecodeError):
         return ResponseError(f"response body is not valid JSON: {exc.msg}")
-    return None
+    return translate_httpx_error(exc)

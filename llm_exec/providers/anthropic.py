@@ -9,7 +9,7 @@ from ..errors import LlmError, ResponseError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
 from ._stainless import translate_sdk_error
-from .base import BaseLlm, StreamItem, mapped_errors
+from .base import BaseLlm, StreamItem, incomplete_stream, mapped_errors
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -155,10 +155,13 @@ class AnthropicLlm(BaseLlm):
         start_usage: Any = None
         delta_usage: Any = None
         model = request_id = stop_reason = None
+        events = 0
+        stopped = False
         with mapped_errors(translate_error):
             stream = await self._client().messages.create(stream=True, **self.request_body(request))
             request_id = stream.response.headers.get("request-id")
             async for event in stream:
+                events += 1
                 if event.type == "message_start":
                     model = event.message.model
                     start_usage = event.message.usage
@@ -170,6 +173,10 @@ class AnthropicLlm(BaseLlm):
                 elif event.type == "message_delta":
                     stop_reason = event.delta.stop_reason or stop_reason
                     delta_usage = event.usage
+                elif event.type == "message_stop":
+                    stopped = True
+        if not stopped:
+            raise incomplete_stream(events, "message_stop")
         merged = _merge_usage(start_usage, delta_usage)
         yield LlmResponse(
             content="".join(parts),

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from ..config import check_endpoint, env_first, environ
-from ..errors import AuthenticationError, ConfigurationError, LlmError
+from ..errors import AuthenticationError, ConfigurationError, ConnectionError, LlmError, ResponseError
 from ..request import LlmRequest, Message
 from ..response import LlmResponse
 
@@ -40,6 +40,18 @@ def mapped_errors(translate: Callable[[BaseException], LlmError | None]) -> Iter
         if mapped is None:
             raise
         raise mapped from exc
+
+
+def incomplete_stream(events: int, terminal: str) -> LlmError:
+    """A stream that ended without its terminal event must never pass for a complete answer.
+
+    No events at all means the body was not a stream (a proxy page, a JSON error, garbage): an
+    invalid response. Some events but no terminal one means the stream was cut: retryable (the
+    core still refuses to retry once deltas were written).
+    """
+    if events == 0:
+        return ResponseError(f"the response carried no stream events (expected {terminal})")
+    return ConnectionError(f"the stream ended before {terminal}", error_type="truncated_stream")
 
 
 class BaseLlm(ABC):

@@ -6,11 +6,11 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from ..errors import AuthenticationError, ConnectionError, LlmError, ResponseError, TimeoutError
+from ..errors import AuthenticationError, LlmError, ResponseError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
-from ._http_errors import body_message, error_from_status, google_retry_delay
-from .base import BaseLlm, StreamItem, mapped_errors
+from ._http_errors import body_message, error_from_status, google_retry_delay, translate_httpx_error
+from .base import BaseLlm, StreamItem, incomplete_stream, mapped_errors
 
 API_VERSION = "v1beta"
 _FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
@@ -152,9 +152,11 @@ class GeminiLlm(BaseLlm):
         usage_meta: Any = None
         model = request_id = finish = None
         any_call = blocked = False
+        events = 0
         with mapped_errors(translate_error):
             stream = await self._client().aio.models.generate_content_stream(**self.request_parts(request))
             async for chunk in stream:
+                events += 1
                 # Every chunk repeats running usage totals, and early chunks can disagree with
                 # the final one: the last chunk's usage is the one that counts.
                 usage_meta = chunk.usage_metadata or usage_meta
@@ -167,6 +169,9 @@ class GeminiLlm(BaseLlm):
                 if text:
                     pieces.append(text)
                     yield text
+        # The last candidate chunk carries finishReason; a blocked prompt ends with feedback instead.
+        if finish is None and not blocked:
+            raise incomplete_stream(events, "a chunk with finishReason")
         yield LlmResponse(
             content="".join(pieces),
             usage=usage_from(usage_meta),
@@ -202,17 +207,8 @@ def translate_error(exc: BaseException) -> LlmError | None:
         return error_from_status(
             int(exc.code or 500), message, headers=headers, retry_after=google_retry_delay(exc.details)
         )
-    if isinstance(exc, json.JSONDecodeError):
-        return ResponseError(f"response body is not valid JSON: {exc.msg}")
-    return _translate_transport_error(exc)
+    if isinstance(exc, errors.UnknownApiResponseError | json.JSONDecodeError):
+        # google-genai cannot parse the body (not JSON, or SSE it does not understand).
+        return ResponseError(f"response body could not be parsed: {str(exc)[:300]}")
+    return translate_httpx_error(exc)
 
-
-def _translate_transport_error(exc: BaseException) -> LlmError | None:
-    # google-genai talks HTTP through httpx2 (its dependency); its transport errors surface raw.
-    import httpx2
-
-    if isinstance(exc, httpx2.TimeoutException):
-        return TimeoutError("request timed out", error_type="read_timeout")
-    if isinstance(exc, httpx2.TransportError):
-        return ConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
-    return None

@@ -16,12 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import check_endpoint, environ
-from ..errors import ConfigurationError, ConnectionError, ResponseError, ServiceUnavailableError
+from ..errors import ConfigurationError, ResponseError, ServiceUnavailableError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
 from ._http_errors import body_message
 from ._sync_http import parse_json, post_json, post_lines
-from .base import BaseLlm, StreamItem
+from .base import BaseLlm, StreamItem, incomplete_stream
 from .openai import OpenAiLlm
 
 API_STYLE_ENV = "LLM_EXEC_LLAMA_API_STYLE"
@@ -98,8 +98,10 @@ class OllamaLlm(BaseLlm):
         parts: list[str] = []
         tool_calls = False
         final: Mapping[str, Any] | None = None
+        events = 0
         async with aclosing(post_lines(self._url(), body, self._headers(), self.timeout)) as lines:
             async for line in lines:
+                events += 1
                 data = _chunk(parse_json(line), error_type="stream_error")
                 message = data.get("message")
                 if isinstance(message, Mapping):
@@ -113,7 +115,7 @@ class OllamaLlm(BaseLlm):
                     final = data
                     break
         if final is None:
-            raise ConnectionError("stream ended before done", error_type="truncated_stream")
+            raise incomplete_stream(events, "the done line")
         yield _response(final, "".join(parts), tool_calls=tool_calls)
 
 

@@ -14,7 +14,7 @@ from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
 from ._http_errors import body_message
 from ._stainless import translate_sdk_error
-from .base import BaseLlm, StreamItem, mapped_errors
+from .base import BaseLlm, StreamItem, incomplete_stream, mapped_errors
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -117,10 +117,12 @@ class OpenAiLlm(BaseLlm):
         usage: Any = None
         model = request_id = None
         finish: str | None = None
+        events = 0
         with mapped_errors(translate_error):
             stream = await self._client().chat.completions.create(**body)
             request_id = stream.response.headers.get("x-request-id")
             async for chunk in stream:
+                events += 1
                 model = chunk.model or model
                 # The usage chunk is not always the last one (e.g. a moderation chunk follows it
                 # on gpt-5): keep the last non-null usage seen.
@@ -132,6 +134,8 @@ class OpenAiLlm(BaseLlm):
                         parts.append(text)
                         yield text
                     finish = choice.finish_reason or finish
+        if finish is None:
+            raise incomplete_stream(events, "a chunk with finish_reason")
         yield LlmResponse(
             content="".join(parts),
             usage=usage_from(usage),
