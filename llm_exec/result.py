@@ -67,6 +67,12 @@ def build_result(
     return result
 
 
+# Characters that some readers treat as line breaks (Python's str.splitlines, older JavaScript):
+# escaped, so one JSON object is always one line for every consumer. They can only occur inside
+# JSON strings, where the \u escape means the same.
+_LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
+
+
 class Output:
     """stdout (or --output FILE), line-oriented, redacted, flushed per line for streaming."""
 
@@ -85,7 +91,7 @@ class Output:
     def write_line(self, obj: Any, *, pretty: bool = False) -> None:
         # A lone surrogate (legal as a JSON escape in input) becomes the escape "\\udXXX" again
         # via backslashreplace, so the line stays valid UTF-8 and valid JSON.
-        text = json.dumps(obj, ensure_ascii=False, indent=2 if pretty else None)
+        text = json.dumps(obj, ensure_ascii=False, indent=2 if pretty else None).translate(_LINE_BREAKS)
         self._write((self.secrets.redact(text) + "\n").encode("utf-8", "backslashreplace"))
 
     def delta(self, text: str) -> None:

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import Secrets, process_start_monotonic
-from .errors import CancelledError, ContentFilterError, LlmError
+from .errors import CancelledError, ContentFilterError, LlmError, TaskSpecError
 from .providers.base import BaseLlm
 from .providers.registry import get_provider
 from .request import LlmRequest
 from .response import LlmResponse
 from .result import Output, build_result
 from .retry import Deadline, RetryPolicy, Sleep, call_with_retries
-from .task import TaskSpec, parse_task
+from .task import TaskSpec, max_spec_bytes, parse_task
 
 # Captured at import, the earliest point our code runs; the deadline itself counts from the
 # process start reported by the OS (see config.process_start_monotonic).
@@ -64,10 +64,20 @@ class _Call:
 
 
 def _read_input(path: str | None) -> bytes:
+    """The spec's bytes, reading at most one byte past the size limit (bounded memory)."""
+    limit = max_spec_bytes()
     if path and path != "-":
         with open(path, "rb") as handle:
-            return handle.read()
-    return sys.stdin.buffer.read()
+            data = handle.read(limit + 1)
+    else:
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            # Drain the rest without keeping it, so the writer sees its input consumed, not EPIPE.
+            while sys.stdin.buffer.read(1 << 20):
+                pass
+    if len(data) > limit:
+        raise TaskSpecError(f"task spec is larger than the limit of {limit} bytes (LLM_EXEC_MAX_SPEC_BYTES)")
+    return data
 
 
 def _log(program: str, secrets: Secrets, message: str) -> None:

@@ -36,7 +36,7 @@ TEST_KEYS = {
 }
 
 # Variables that would point a test at a real service, or change behaviour, if inherited.
-_SCRUBBED_ENV = (
+SCRUBBED_ENV = (
     *KNOWN_KEY_VARS,
     "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "OLLAMA_HOST",
     "LLM_EXEC_CUSTOM_ENDPOINT", "LLM_EXEC_LLAMA_API_STYLE", "LLM_EXEC_LLAMA_BASE_URL", "LLM_EXEC_RAISE",
@@ -105,7 +105,7 @@ def run_executor(
     """Run `llm-exec-<executor>` as a subprocess of its console script and check the contract:
     stdout is only JSON lines, the last one a result that validates against the result schema,
     and the exit code equals the result's exit_code."""
-    child_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    child_env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     if url is not None:
         child_env.update(emulator_env(url))
     for key, value in (env or {}).items():
@@ -123,7 +123,10 @@ def run_executor(
     stdout = proc.stdout.decode("utf-8")
     stderr = proc.stderr.decode("utf-8", "replace")
     assert "Traceback" not in stdout, stdout
-    lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    if "--output" in args:  # the result went to a file instead of stdout
+        assert stdout == "", stdout
+        stdout = Path(args[args.index("--output") + 1]).read_text()
+    lines = [json.loads(line) for line in stdout.split("\n") if line.strip()]
     run = Run(proc.returncode, stdout, stderr, lines, elapsed)
     if "--dry-run" not in args:
         assert lines, f"no output; stderr:\n{stderr}"
@@ -148,6 +151,6 @@ def emulator() -> Iterator[Emulator]:
 def _raise_errors_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     # In-process calls re-raise our own bugs instead of wrapping them (simonw/llm's habit).
     monkeypatch.setenv("LLM_EXEC_RAISE", "1")
-    for name in _SCRUBBED_ENV:
+    for name in SCRUBBED_ENV:
         if name != "LLM_EXEC_RAISE":
             monkeypatch.delenv(name, raising=False)
