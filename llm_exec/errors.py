@@ -8,10 +8,14 @@
     │   ├── ConnectionError          exit 1  refused / reset / DNS        (retryable)
     │   ├── ResponseError            exit 1  the provider's answer could not be understood
     │   ├── ContentFilterError       exit 1  the provider filtered the answer
+    │   ├── CircuitOpenError         exit 1  recent calls failed: fail fast without the network
+    │   ├── LocalRateLimitError      exit 1  our own rpm/tpm limit needs a wait past the deadline
     │   └── CancelledError           exit 1  SIGINT / SIGTERM
     ├── ConfigurationError           exit 2  endpoint, key or model setup is wrong
     │   ├── AuthenticationError      exit 2  missing or rejected key (401/403, Gemini API_KEY_INVALID)
-    │   └── ModelNotFoundError       exit 2  404 unknown model
+    │   ├── ModelNotFoundError       exit 2  404 unknown model
+    │   ├── BudgetExceededError      exit 2  a spend cap would be passed
+    │   └── ReplayMissError          exit 2  replay mode has no recorded answer
     ├── TaskSpecError                exit 3  stdin is not a valid task spec
     └── InvalidRequestError          exit 3  the provider rejected the request as invalid (400)
 
@@ -26,15 +30,19 @@ from typing import ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "BudgetExceededError",
     "CancelledError",
+    "CircuitOpenError",
     "ConfigurationError",
     "ConnectionError",
     "ContentFilterError",
     "ExecutionError",
     "InvalidRequestError",
     "LlmError",
+    "LocalRateLimitError",
     "ModelNotFoundError",
     "RateLimitError",
+    "ReplayMissError",
     "ResponseError",
     "ServiceUnavailableError",
     "TaskSpecError",
@@ -118,6 +126,14 @@ class ContentFilterError(ExecutionError):
     error_type = "content_filter"
 
 
+class CircuitOpenError(ExecutionError):
+    error_type = "circuit_open"
+
+
+class LocalRateLimitError(ExecutionError):
+    error_type = "rate_limited_locally"
+
+
 class CancelledError(ExecutionError):
     error_type = "cancelled"
     status = "cancelled"
@@ -134,6 +150,14 @@ class AuthenticationError(ConfigurationError):
 
 class ModelNotFoundError(ConfigurationError):
     error_type = "model_not_found"
+
+
+class BudgetExceededError(ConfigurationError):
+    error_type = "budget_exceeded"
+
+
+class ReplayMissError(ConfigurationError):
+    error_type = "replay_miss"
 
 
 class TaskSpecError(LlmError):

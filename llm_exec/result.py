@@ -32,6 +32,8 @@ def build_result(
     cost: float | None = None,
     error: LlmError | None = None,
     partial_output: str | None = None,
+    cached: bool = False,
+    state: str | None = None,
 ) -> dict[str, Any]:
     """One result object, fields in the documented order. `task` is the raw spec (None when
     stdin could not be parsed)."""
@@ -62,6 +64,16 @@ def build_result(
     }
     if response is not None and response.usage_note:
         result["usage_note"] = response.usage_note
+    if cached and usage is not None:
+        # A replayed answer consumed nothing now; what the original call used is kept apart.
+        result["original_usage"] = {name: result[name] for name in (
+            "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "tokens_used")}
+        for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "tokens_used"):
+            result[name] = 0
+        result["cost_usd"] = 0.0
+    result["cached"] = cached
+    if state is not None:
+        result["state"] = state
     if error is not None:
         result["error"] = error.to_dict()
     return result

@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Secrets, process_start_monotonic
 from .errors import CancelledError, ContentFilterError, LlmError, TaskSpecError
@@ -26,6 +26,9 @@ from .response import LlmResponse
 from .result import Output, build_result
 from .retry import Deadline, RetryPolicy, Sleep, call_with_retries
 from .task import TaskSpec, max_spec_bytes, parse_task
+
+if TYPE_CHECKING:
+    from .state.guard import Guard
 
 # Captured at import, the earliest point our code runs; the deadline itself counts from the
 # process start reported by the OS (see config.process_start_monotonic).
@@ -106,6 +109,8 @@ def _run(options: RunOptions, started: float) -> int:
     response: LlmResponse | None = None
     cost: float | None = None
     error: LlmError | None = None
+    guard: Guard | None = None
+    cached = False
     try:
         spec = parse_task(_read_input(options.input_path))
         call.task = dict(spec.raw)
@@ -128,10 +133,19 @@ def _run(options: RunOptions, started: float) -> int:
             output.result({"dry_run": True, "provider": llm.name, "model": request.model,
                            "request": llm.describe(request)})
             return 0
-        response = asyncio.run(_execute(llm, request, spec, deadline, output, call, options.sleep))
-        from .pricing import cost_usd  # deferred: genai-prices loads its price data on import
+        guard = _open_guard(llm, request, spec, lambda message: _log(options.program, secrets, message))
+        response = guard.cached_response(request) if guard else None
+        if response is not None:
+            cached = True
+            if request.stream and response.content:
+                output.delta(response.content)  # a replayed stream arrives as one delta
+        else:
+            response = asyncio.run(_execute(llm, request, spec, deadline, output, call, options.sleep, guard))
+            from .pricing import cost_usd  # deferred: genai-prices loads its price data on import
 
-        cost = cost_usd(provider_cls.pricing_provider, (response.model, request.model), response.usage)
+            cost = cost_usd(provider_cls.pricing_provider, (response.model, request.model), response.usage)
+            if guard:
+                guard.store_response(request, response)
         if response.finish_reason == "content_filter":
             raise ContentFilterError("the provider filtered the answer (finish_reason content_filter)")
     except LlmError as exc:
@@ -159,10 +173,43 @@ def _run(options: RunOptions, started: float) -> int:
         cost=cost,
         error=error,
         partial_output="".join(call.partial) if call.partial else None,
+        cached=cached,
+        state=guard.status if guard else None,
     )
+    if guard:
+        guard.finish(ledger_row(result, call), response.usage if response and not cached else None, cost)
+        guard.close()
     output.result(result)
     output.close()
     return result["exit_code"]
+
+
+def _open_guard(llm: BaseLlm, request: LlmRequest, spec: TaskSpec, warn: Any) -> Guard | None:
+    """The shared-state guard for this call, or None when every protection is off (no import cost)."""
+    from .state import state_enabled
+
+    if not state_enabled() and (spec.get("cache") or os.environ.get("LLM_EXEC_CACHE", "off")) == "off":
+        return None
+    from .state.guard import CallIdentity, Guard, GuardConfig, key_fingerprint
+
+    config = GuardConfig.from_env(llm.name, spec.get("cache"))
+    identity = CallIdentity(llm.name, request.model, llm.base_url or "", key_fingerprint(llm.api_key))
+    return Guard(config, identity, warn)
+
+
+def ledger_row(result: dict[str, Any], call: _Call) -> dict[str, Any]:
+    """One usage-ledger row per call. Prompt and output text are dropped by the guard unless
+    LLM_EXEC_LEDGER_TEXT=1."""
+    row = {name: result.get(name) for name in (
+        "timestamp", "task_id", "agent", "provider", "model", "response_model", "prompt_tokens", "completion_tokens",
+        "cached_tokens", "reasoning_tokens", "tokens_used", "cost_usd", "status", "attempts", "cached", "exit_code",
+        "output")}
+    row["ts"] = time.time()
+    row["latency_seconds"] = result["execution_time_seconds"]
+    row["error_type"] = (result.get("error") or {}).get("type")
+    task = call.task or {}
+    row["prompt"] = task.get("prompt") or task.get("description")
+    return row
 
 
 def _provider_options(spec: TaskSpec) -> dict[str, Any]:
@@ -171,13 +218,26 @@ def _provider_options(spec: TaskSpec) -> dict[str, Any]:
 
 async def _execute(
     llm: BaseLlm, request: LlmRequest, spec: TaskSpec, deadline: Deadline, output: Output, call: _Call,
-    sleep: Sleep,
+    sleep: Sleep, guard: Guard | None,
 ) -> LlmResponse:
-    """The provider call under the retry policy, cancellable by SIGINT/SIGTERM."""
+    """The provider call under the retry policy (and the shared-state guard), cancellable by
+    SIGINT/SIGTERM."""
     _cancellable.append((asyncio.get_running_loop(), asyncio.current_task()))
     policy = RetryPolicy(max_retries=spec.max_retries)
     emitted: list[str] = []
     call.partial = emitted
+
+    async def guarded_attempt() -> LlmResponse:
+        if guard is None:
+            return await attempt()
+        guard.before_attempt()  # an open circuit fails here, without touching the network
+        try:
+            response = await attempt()
+        except LlmError as exc:
+            guard.after_attempt(exc)
+            raise
+        guard.after_attempt(None)
+        return response
 
     async def attempt() -> LlmResponse:
         call.attempts += 1
@@ -196,8 +256,10 @@ async def _execute(
 
     try:
         # Once deltas are on stdout they cannot be taken back: no retry after the first one.
+        if guard is not None:
+            await guard.admit(*_estimate(llm, request, spec), remaining=deadline.remaining, sleep=sleep)
         response, call.attempts = await call_with_retries(
-            attempt, policy=policy, deadline=deadline, sleep=sleep, may_retry=lambda: not emitted
+            guarded_attempt, policy=policy, deadline=deadline, sleep=sleep, may_retry=lambda: not emitted
         )
         return response
     except asyncio.CancelledError:
@@ -205,6 +267,17 @@ async def _execute(
     finally:
         _cancellable.clear()
         await llm.aclose()
+
+
+def _estimate(llm: BaseLlm, request: LlmRequest, spec: TaskSpec) -> tuple[int, float | None]:
+    """(tokens, USD) this call may use at most: the prompt estimate plus max_tokens, the same
+    estimate llm-route ranks by. Rate limits and budget reservations are taken against it."""
+    from .pricing import estimate_cost_usd
+    from .routing.rules import estimate_prompt_tokens
+
+    prompt = estimate_prompt_tokens(spec)
+    return prompt + request.max_tokens, estimate_cost_usd(llm.pricing_provider, request.model, prompt,
+                                                          request.max_tokens)
 
 
 # While a call is in flight, a signal cancels its task (so the provider's connection is closed

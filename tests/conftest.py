@@ -40,6 +40,9 @@ SCRUBBED_ENV = (
     *KNOWN_KEY_VARS,
     "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "OLLAMA_HOST",
     "LLM_EXEC_CUSTOM_ENDPOINT", "LLM_EXEC_LLAMA_API_STYLE", "LLM_EXEC_LLAMA_BASE_URL", "LLM_EXEC_RAISE",
+    "LLM_EXEC_STATE", "LLM_EXEC_STATE_URL", "LLM_EXEC_STATE_DIR", "LLM_EXEC_CACHE", "LLM_EXEC_RPM", "LLM_EXEC_TPM",
+    "LLM_EXEC_BUDGETS", "LLM_EXEC_BUDGET_DAILY_USD", "LLM_EXEC_BUDGET_MONTHLY_USD", "LLM_EXEC_LEDGER_TEXT",
+    "LLM_EXEC_BREAKER_THRESHOLD", "LLM_EXEC_BREAKER_COOLDOWN",
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
 )
 
@@ -75,6 +78,12 @@ def emulator_env(url: str) -> dict[str, str]:
     }
 
 
+def subprocess_env() -> dict[str, str]:
+    """The environment for an executor subprocess: this test's (already scrubbed by the autouse
+    fixture, with its own state dir), minus the switch that makes our code re-raise."""
+    return {k: v for k, v in os.environ.items() if k != "LLM_EXEC_RAISE"}
+
+
 @dataclass
 class Run:
     code: int
@@ -105,7 +114,7 @@ def run_executor(
     """Run `llm-exec-<executor>` as a subprocess of its console script and check the contract:
     stdout is only JSON lines, the last one a result that validates against the result schema,
     and the exit code equals the result's exit_code."""
-    child_env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    child_env = subprocess_env()
     if url is not None:
         child_env.update(emulator_env(url))
     for key, value in (env or {}).items():
@@ -148,9 +157,11 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(autouse=True)
-def _raise_errors_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+def _raise_errors_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # In-process calls re-raise our own bugs instead of wrapping them (simonw/llm's habit).
     monkeypatch.setenv("LLM_EXEC_RAISE", "1")
     for name in SCRUBBED_ENV:
         if name != "LLM_EXEC_RAISE":
             monkeypatch.delenv(name, raising=False)
+    # Each test gets its own shared-state store (breaker, ledger, cache): no test sees another's.
+    monkeypatch.setenv("LLM_EXEC_STATE_DIR", str(tmp_path / "llm-exec-state"))

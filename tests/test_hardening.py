@@ -4,7 +4,6 @@ and many processes at once. All through real subprocesses against the emulator."
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -16,15 +15,14 @@ import pytest
 from llm_exec.config import KNOWN_KEY_VARS
 from llm_exec.emulator import Emulator
 
-from .conftest import BIN_DIR, EXECUTORS, SCRUBBED_ENV, emulator_env, result_validator, run_executor
+from .conftest import BIN_DIR, EXECUTORS, emulator_env, result_validator, run_executor, subprocess_env
 
 STREAMING = ("claude", "gpt", "gemini", "llama")
 SPEC = {"task_id": "h-1", "prompt": "one two three four five six seven eight", "max_tokens": 100}
 
 
 def child_env(url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    return {**env, **emulator_env(url), **(extra or {})}
+    return {**subprocess_env(), **emulator_env(url), **(extra or {})}
 
 
 def spawn(executor: str, spec: dict[str, Any], env: dict[str, str]) -> subprocess.Popen[bytes]:
