@@ -25,7 +25,7 @@ from .request import LlmRequest
 from .response import LlmResponse
 from .result import Output, build_result
 from .retry import Deadline, RetryPolicy, Sleep, call_with_retries
-from .task import TaskSpec, max_spec_bytes, parse_task
+from .task import TaskSpec, estimate_prompt_tokens, max_spec_bytes, parse_task
 
 if TYPE_CHECKING:
     from .state.guard import Guard
@@ -273,7 +273,6 @@ def _estimate(llm: BaseLlm, request: LlmRequest, spec: TaskSpec) -> tuple[int, f
     """(tokens, USD) this call may use at most: the prompt estimate plus max_tokens, the same
     estimate llm-route ranks by. Rate limits and budget reservations are taken against it."""
     from .pricing import estimate_cost_usd
-    from .routing.rules import estimate_prompt_tokens
 
     prompt = estimate_prompt_tokens(spec)
     return prompt + request.max_tokens, estimate_cost_usd(llm.pricing_provider, request.model, prompt,

@@ -227,6 +227,27 @@ class TaskSpec:
         )
 
 
+# Without a provider tokenizer (which would mean importing the SDKs), ~4 characters per token is
+# the usual rule of thumb for English text and code; each message adds a few framing tokens.
+CHARS_PER_TOKEN = 4
+TOKENS_PER_MESSAGE = 4
+
+
+def prompt_texts(task: TaskSpec) -> list[str]:
+    """The texts that become the prompt, as the executors render them."""
+    texts = [task.get("system")] if task.get("system") else []
+    texts.extend(m["content"] for m in task.get("messages", ()))
+    prompt = task.user_prompt()
+    if prompt is not None:
+        texts.append(prompt)
+    return texts
+
+
+def estimate_prompt_tokens(task: TaskSpec) -> int:
+    """An upper-leaning estimate of the prompt's tokens, for routing costs, budgets and rate limits."""
+    return sum(-(-len(text) // CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for text in prompt_texts(task))
+
+
 def render_task_prompt(task: Mapping[str, Any]) -> str:
     """The stable template for the seed's task shape (documented in the README).
 
