@@ -110,6 +110,7 @@ def _run(options: RunOptions, started: float) -> int:
     cost: float | None = None
     error: LlmError | None = None
     guard: Guard | None = None
+    state: str | None = None  # unknown until the call is set up
     cached = False
     try:
         spec = parse_task(_read_input(options.input_path))
@@ -134,6 +135,7 @@ def _run(options: RunOptions, started: float) -> int:
                            "request": llm.describe(request)})
             return 0
         guard = _open_guard(llm, request, spec, lambda message: _log(options.program, secrets, message))
+        state = guard.status if guard else "off"
         response = guard.cached_response(request) if guard else None
         if response is not None:
             cached = True
@@ -174,7 +176,7 @@ def _run(options: RunOptions, started: float) -> int:
         error=error,
         partial_output="".join(call.partial) if call.partial else None,
         cached=cached,
-        state=guard.status if guard else None,
+        state=guard.status if guard else state,
     )
     if guard:
         guard.finish(ledger_row(result, call), response.usage if response and not cached else None, cost)
