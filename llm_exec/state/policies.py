@@ -6,7 +6,7 @@ and returns (writes, answer). Time is passed in, so tests can drive the policies
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,18 +33,25 @@ class BreakerDecision:
     retry_after: float | None = None  # seconds left in the cooldown when refused
 
 
+def breaker_wait(doc: Doc | None, config: BreakerConfig, now: float) -> float | None:
+    """Seconds until this circuit lets a call through again; None when a call may go now."""
+    if doc is None or doc["state"] == "closed":
+        return None
+    if doc["state"] == "open":
+        reopen_at = doc["opened_at"] + config.cooldown
+    else:  # half-open with a probe in flight: everyone else waits for its verdict
+        reopen_at = doc.get("probe_started", 0.0) + config.cooldown
+    return round(reopen_at - now, 3) if now < reopen_at else None
+
+
 def breaker_check(key: str, config: BreakerConfig, now: float) -> Transaction[BreakerDecision]:
     def fn(docs: Docs) -> tuple[Mapping[str, Doc | None], BreakerDecision]:
         doc = docs[key]
         if doc is None or doc["state"] == "closed":
             return {}, BreakerDecision(True)
-        if doc["state"] == "open":
-            reopen_at = doc["opened_at"] + config.cooldown
-            if now < reopen_at:
-                return {}, BreakerDecision(False, retry_after=round(reopen_at - now, 3))
-        elif now - doc.get("probe_started", 0.0) < config.cooldown:
-            # half-open with a probe in flight: everyone else waits for its verdict
-            return {}, BreakerDecision(False, retry_after=round(doc["probe_started"] + config.cooldown - now, 3))
+        wait = breaker_wait(doc, config, now)
+        if wait is not None:
+            return {}, BreakerDecision(False, retry_after=wait)
         # Cooldown over (or a probe that never reported back): this caller is the one probe.
         return {key: {**doc, "state": "half_open", "probe_started": now}}, BreakerDecision(True, probe=True)
 
@@ -143,7 +150,7 @@ def budget_reserve(caps: list[BudgetCap], amount: float, now: float, ttl: float)
     """Reserve `amount` in every cap at once, or in none: the cap holds under concurrency because
     each reservation counts against it until settled (or until `ttl`, if its process died)."""
     keys = [cap.key(now) for cap in caps]
-    reservation = uuid.uuid4().hex
+    reservation = os.urandom(16).hex()  # as unique as a uuid4, without importing uuid (~2 ms)
 
     def fn(docs: Docs) -> tuple[Mapping[str, Doc | None], BudgetVerdict]:
         updated: dict[str, Doc] = {}

@@ -1,0 +1,356 @@
+"""The agent registry: YAML on disk -> validated `Registry`, or a ConfigurationError (exit 2) that
+names the file, the YAML line and the field at fault ("line 14: agents[2].type: ...").
+
+PyYAML's safe constructor builds the data; the composed node tree beside it gives every value its
+line, since plain dicts and lists keep none. Validation is JSON Schema (schemas/registry.schema.json,
+Draft 2020-12), then the checks a schema cannot express: unique names, a known `default_agent`,
+and `task_defaults` that the task schema accepts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..config import environ
+from ..errors import ConfigurationError, TaskSpecError
+
+# Agent type -> executor name (llm-exec-<name>, and the provider registry's key).
+EXECUTOR_OF_TYPE: dict[str, str] = {
+    "anthropic-claude": "claude",
+    "openai-gpt": "gpt",
+    "google-gemini": "gemini",
+    "meta-llama": "llama",
+    "custom": "custom",
+}
+
+REGISTRY_ENV = "LLM_EXEC_REGISTRY"
+LOCAL_REGISTRY = "llm-exec.yaml"
+# A registry is a hand-written config file; anything this large is a mistake, not a registry.
+MAX_REGISTRY_BYTES = 1024 * 1024
+# Reported at most: the first few errors fix most files, and a list of hundreds helps nobody.
+MAX_REPORTED_ERRORS = 10
+
+
+@dataclass(frozen=True)
+class PricePerMtok:
+    input: float
+    output: float
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    type: str
+    executor: str
+    index: int  # position in the registry: the final tie-breaker
+    line: int
+    interface: str = "api"
+    model: str | None = None
+    capabilities: tuple[str, ...] = ()
+    enabled: bool = True
+    api_endpoint: str | None = None
+    api_key_env: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    price_per_mtok: PricePerMtok | None = None
+    task_defaults: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    rpm: float | None = None
+    tpm: float | None = None
+    budget: Mapping[str, float] = field(default_factory=dict)  # {"daily_usd": x, "monthly_usd": y}
+
+    def spec_defaults(self) -> dict[str, Any]:
+        """The task-spec fields this agent contributes; the task's own fields win over them."""
+        defaults = dict(self.task_defaults)
+        for name in ("model", "api_endpoint", "api_key_env", "max_tokens", "temperature"):
+            value = getattr(self, name)
+            if value is not None:
+                defaults[name] = value
+        return defaults
+
+
+@dataclass(frozen=True)
+class Registry:
+    path: str
+    agents: tuple[Agent, ...]
+    default_agent: str | None = None
+    complexity_tiers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    name: str | None = None
+    budget: Mapping[str, float] = field(default_factory=dict)
+
+    def get(self, name: str) -> Agent | None:
+        return next((agent for agent in self.agents if agent.name == name), None)
+
+    def budget_caps(self, agent: Agent) -> list[dict[str, Any]]:
+        """The spend caps an executor running `agent` must reserve against (LLM_EXEC_BUDGETS)."""
+        scope = self.name or str(Path(self.path).resolve())
+        caps = [{"scope": f"agent:{agent.name}", **agent.budget}] if agent.budget else []
+        if self.budget:
+            caps.append({"scope": f"registry:{scope}", **self.budget})
+        return caps
+
+
+def candidate_paths() -> list[Path]:
+    """Where the registry is looked for, in order (when --registry is not given)."""
+    env = environ()
+    if env.get(REGISTRY_ENV):
+        return [Path(env[REGISTRY_ENV])]
+    config_home = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return [Path(LOCAL_REGISTRY), Path(config_home) / "llm-exec" / "registry.yaml"]
+
+
+def find_registry(explicit: str | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    paths = candidate_paths()
+    for path in paths:
+        if path.is_file():
+            return path
+    source = f"${REGISTRY_ENV}" if environ().get(REGISTRY_ENV) else "the default locations"
+    raise ConfigurationError(
+        f"no agent registry found (looked in {source}: {', '.join(str(p) for p in paths)}); "
+        f"pass --registry FILE or set {REGISTRY_ENV}",
+        field="registry", error_type="registry_not_found",
+    )
+
+
+def load_registry(explicit: str | None = None) -> Registry:
+    path = find_registry(explicit)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_REGISTRY_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read agent registry {path}: {exc.strerror or exc}",
+                                 field="registry", error_type="registry_not_found") from None
+    if len(data) > MAX_REGISTRY_BYTES:
+        raise _invalid(path, [(None, None, f"file is larger than {MAX_REGISTRY_BYTES} bytes")])
+    return parse_registry(data, str(path))
+
+
+def parse_registry(data: bytes | str, path: str = "<registry>") -> Registry:
+    document, lines = _load_yaml(data, path)
+    if document is None:
+        raise _invalid(path, [(None, None, "the file is empty (expected version: 1 and a list of agents)")])
+    problems = _schema_problems(document, lines)
+    if not problems:
+        problems = _semantic_problems(document, lines)
+    if problems:
+        raise _invalid(path, problems)
+    return _build(document, lines, path)
+
+
+# -- YAML with line numbers ------------------------------------------------------------------
+
+Lines = dict[tuple[Any, ...], int]
+Problem = tuple[int | None, str | None, str]  # (line, field, message)
+
+
+@cache
+def _loader_class() -> Any:
+    """PyYAML's safe loader, except that only true/false are booleans (YAML 1.2): under YAML 1.1
+    an agent named `off` or `no`, or a model `on`, would silently become a boolean."""
+    import yaml  # deferred: only routing needs YAML
+
+    class RegistryLoader(yaml.SafeLoader):
+        pass
+
+    bool_tag = "tag:yaml.org,2002:bool"
+    RegistryLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != bool_tag]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    RegistryLoader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                         list("tTfF"))
+    return RegistryLoader
+
+
+def _load_yaml(data: bytes | str, path: str) -> tuple[Any, Lines]:
+    import yaml
+
+    loader = _loader_class()(data)
+    lines: Lines = {}
+    duplicates: list[Problem] = []
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, lines
+        # Lines first: constructing the document rewrites merge keys (<<) inside the node tree.
+        _map_lines(node, (), lines, duplicates)
+        if duplicates:
+            raise _invalid(path, duplicates)
+        return loader.construct_document(node), lines
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise _invalid(path, [(line, None, f"not valid YAML: {problem}")]) from None
+    except yaml.YAMLError as exc:  # e.g. a byte sequence that is not UTF-8
+        raise _invalid(path, [(None, None, f"not valid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+
+
+def _map_lines(node: Any, path: tuple[Any, ...], lines: Lines, duplicates: list[Problem]) -> None:
+    """Record the line of every value (for a mapping value: the line of its key), and report
+    repeated keys, which PyYAML would otherwise resolve silently to the last one."""
+    import yaml
+
+    # Iterative, so a deeply nested file cannot exhaust the interpreter's stack.
+    stack: list[tuple[Any, tuple[Any, ...], int]] = [(node, path, node.start_mark.line + 1)]
+    seen_nodes: set[int] = set()
+    while stack:
+        current, where, line = stack.pop()
+        lines.setdefault(where, line)
+        if id(current) in seen_nodes:  # an alias: its lines are those of the anchor
+            continue
+        seen_nodes.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            keys: dict[Any, int] = {}
+            for key_node, value_node in current.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key_line = key_node.start_mark.line + 1
+                if key_node.value in keys:
+                    duplicates.append((key_line, _format_path((*where, key_node.value)),
+                                       f"duplicate key {key_node.value!r} (first on line {keys[key_node.value]})"))
+                keys[key_node.value] = key_line
+                stack.append((value_node, (*where, key_node.value), key_line))
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                stack.append((item, (*where, index), item.start_mark.line + 1))
+
+
+def _line_of(lines: Lines, path: tuple[Any, ...]) -> int | None:
+    """The line of `path`, else of its nearest ancestor that has one."""
+    for end in range(len(path), -1, -1):
+        line = lines.get(tuple(path[:end]))
+        if line is not None:
+            return line
+    return None
+
+
+def _format_path(path: tuple[Any, ...]) -> str | None:
+    parts: list[str] = []
+    for item in path:
+        parts.append(f"[{item}]" if isinstance(item, int) else (f".{item}" if parts else str(item)))
+    return "".join(parts) or None
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+def _schema_problems(document: Any, lines: Lines) -> list[Problem]:
+    from ..task import load_schema
+
+    validator = _validator(load_schema("registry"))
+    problems: list[Problem] = []
+    for error in validator.iter_errors(document):
+        path = tuple(error.absolute_path)
+        message = error.message
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = error.schema.get("properties", {})
+            for name in sorted(k for k in error.instance if k not in allowed):
+                problems.append((_line_of(lines, (*path, name)), _format_path((*path, name)),
+                                 f"unknown field {name!r}"))
+            continue
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [name for name in error.validator_value if name not in error.instance]
+            message = f"missing required field {missing[0]!r}" if missing else message
+        problems.append((_line_of(lines, path), _format_path(path), message))
+    return sorted(problems, key=lambda p: (p[0] or 0, p[1] or ""))
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    from jsonschema import Draft202012Validator  # deferred: start-up time
+
+    return Draft202012Validator(schema)
+
+
+def _semantic_problems(document: dict[str, Any], lines: Lines) -> list[Problem]:
+    from ..task import validate as validate_task
+
+    problems: list[Problem] = []
+    first_seen: dict[str, int] = {}
+    for index, agent in enumerate(document["agents"]):
+        name = agent["name"]
+        path = ("agents", index, "name")
+        if name in first_seen:
+            problems.append((_line_of(lines, path), _format_path(path),
+                             f"duplicate agent name {name!r} (first defined at agents[{first_seen[name]}])"))
+        first_seen.setdefault(name, index)
+        defaults = agent.get("task_defaults")
+        if defaults:
+            try:
+                validate_task({"prompt": "-", **defaults})
+            except TaskSpecError as exc:  # names the field within the task spec
+                field_name = exc.field
+                where = ("agents", index, "task_defaults", *((field_name.split(".")[0],) if field_name else ()))
+                problems.append((_line_of(lines, where), _format_path(where), str(exc)))
+    default = document.get("default_agent")
+    if default is not None and default not in first_seen:
+        problems.append((_line_of(lines, ("default_agent",)), "default_agent",
+                         f"default_agent {default!r} is not an agent in this registry"))
+    return problems
+
+
+def _invalid(path: str | Path, problems: list[Problem]) -> ConfigurationError:
+    shown = problems[:MAX_REPORTED_ERRORS]
+    rendered = []
+    for line, where, message in shown:
+        prefix = ": ".join(part for part in (f"line {line}" if line else None, where) if part)
+        rendered.append(f"{prefix}: {message}" if prefix else message)
+    more = len(problems) - len(shown)
+    if more > 0:
+        rendered.append(f"... and {more} more")
+    first = rendered[0] if len(rendered) == 1 else "\n  " + "\n  ".join(rendered)
+    return ConfigurationError(f"invalid agent registry {path}: {first}", field=shown[0][1] if shown else None,
+                              error_type="invalid_registry")
+
+
+# -- construction --------------------------------------------------------------------------------
+
+
+def _build(document: dict[str, Any], lines: Lines, path: str) -> Registry:
+    return Registry(
+        path=path,
+        agents=tuple(_agents(document, lines)),
+        default_agent=document.get("default_agent"),
+        complexity_tiers={k: tuple(v) for k, v in (document.get("complexity_tiers") or {}).items()},
+        name=document.get("name"),
+        budget=_caps(document.get("budget")),
+    )
+
+
+def _caps(raw: Mapping[str, Any] | None) -> dict[str, float]:
+    return {k: float(v) for k, v in (raw or {}).items() if v is not None}
+
+
+def _agents(document: dict[str, Any], lines: Lines) -> Iterator[Agent]:
+    for index, raw in enumerate(document["agents"]):
+        price = raw.get("price_per_mtok")
+        yield Agent(
+            name=raw["name"],
+            type=raw["type"],
+            executor=EXECUTOR_OF_TYPE[raw["type"]],
+            index=index,
+            line=_line_of(lines, ("agents", index)) or 0,
+            interface=raw.get("interface", "api"),
+            model=raw.get("model"),
+            capabilities=tuple(raw.get("capabilities") or ()),
+            enabled=raw.get("enabled", True),
+            api_endpoint=raw.get("api_endpoint"),
+            api_key_env=raw.get("api_key_env"),
+            max_tokens=raw.get("max_tokens"),
+            temperature=raw.get("temperature"),
+            price_per_mtok=PricePerMtok(float(price["input"]), float(price["output"])) if price else None,
+            task_defaults=dict(raw.get("task_defaults") or {}),
+            metadata=dict(raw.get("metadata") or {}),
+            rpm=raw.get("rpm"),
+            tpm=raw.get("tpm"),
+            budget=_caps(raw.get("budget")),
+        )

@@ -1,0 +1,147 @@
+"""One routed task, start to finish: input -> TaskSpec -> registry -> Decision -> executor(s) -> one
+result object (the producing executor's, plus `route`) -> exit code.
+
+This is the whole behaviour of `llm-route`; the click commands only parse flags. As with the
+executors, every path ends in exactly one JSON object on the output and a 0-3 exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Secrets, process_start_monotonic
+from ..errors import CancelledError, ConfigurationError, LlmError
+from ..result import Output, build_result
+from ..retry import Deadline
+from ..task import TaskSpec, parse_task
+from .catalog import ExecutorCatalog
+from .registry import Registry, load_registry
+from .rules import Decision, decide
+from .spawn import Attempt, Supervisor, run_consensus, run_failover
+
+PROGRAM = "llm-route"
+# Counted from process start, like an executor's timeout_seconds: interpreter start-up is part of it.
+PROCESS_START = process_start_monotonic()
+
+
+@dataclass(frozen=True)
+class RouteOptions:
+    registry_path: str | None = None
+    input_path: str | None = None
+    output_path: str | None = None
+    explain: bool = False
+    consensus: int | None = None
+    stream: bool = False
+    pretty: bool = False
+    program: str = PROGRAM
+
+
+def _read_input(path: str | None) -> bytes:
+    if path and path != "-":
+        with open(path, "rb") as handle:
+            return handle.read()
+    return sys.stdin.buffer.read()
+
+
+def _secrets(task: TaskSpec | None, registry: Registry | None) -> Secrets:
+    """Every key variable the project knows, plus those the registry and the task name."""
+    names = [a.api_key_env for a in registry.agents if a.api_key_env] if registry else []
+    if task is not None and task.get("api_key_env"):
+        names.append(task.get("api_key_env"))
+    return Secrets.from_env(names)
+
+
+def route(options: RouteOptions) -> int:
+    output = Output(options.output_path, Secrets.from_env(), pretty=options.pretty)
+    supervisor = Supervisor(options.program, output.secrets)
+    task: TaskSpec | None = None
+    decision: Decision | None = None
+    attempts: list[Attempt] = []
+    consensus: dict[str, Any] | None = None
+    error: LlmError | None = None
+    try:
+        with supervisor.forwarding_signals():
+            task = parse_task(_read_input(options.input_path))
+            registry = load_registry(options.registry_path)
+            output.secrets = supervisor.secrets = _secrets(task, registry)
+            decision = decide(task, registry, ExecutorCatalog())
+            if options.explain:
+                output.result(decision.explain(task))
+                output.close()
+                return 0 if decision.chosen else ConfigurationError.exit_code
+            if decision.error:
+                raise ConfigurationError(decision.error, field="agent" if decision.pinned else None,
+                                         error_type=decision.error_type)
+            deadline = Deadline(PROCESS_START + task.timeout_seconds)
+            supervisor.spawning = True
+            if options.consensus:
+                attempts, consensus = run_consensus(decision, task, options.consensus, deadline=deadline,
+                                                    supervisor=supervisor)
+            else:
+                stream = True if options.stream else None
+                relay = output.delta if (options.stream or task.stream) else None
+                attempts = run_failover(decision, task, deadline=deadline, supervisor=supervisor, relay=relay,
+                                        stream=stream)
+            if not attempts:
+                raise CancelledError("cancelled before any agent ran")
+    except LlmError as exc:
+        error = exc
+    except Exception as exc:  # a bug of ours: still one valid result, and a traceback on stderr
+        if os.environ.get("LLM_EXEC_RAISE"):
+            raise
+        supervisor.log("internal error:\n" + "".join(traceback.format_exception(exc)))
+        error = LlmError(f"internal error: {type(exc).__name__}: {exc}")
+    if error is not None:
+        supervisor.log(f"{error.type}: {error.message} -> exit {error.exit_code}")
+        result = failure_result(error, task)
+    else:
+        result = dict(_final(attempts, consensus is not None))
+    if decision is not None:
+        result["route"] = route_info(decision, attempts, consensus)
+    output.result(result)
+    output.close()
+    return int(result["exit_code"])
+
+
+def _final(attempts: Sequence[Attempt], consensus: bool) -> dict[str, Any]:
+    """The result to report: after failover the last attempt's; for consensus the first success in
+    ranking order, else the first attempt."""
+    if not consensus:
+        return attempts[-1].result
+    return next((a.result for a in attempts if a.exit_code == 0), attempts[0].result)
+
+
+def failure_result(error: LlmError, task: TaskSpec | None) -> dict[str, Any]:
+    """llm-route's own failure: no agent produced it, so `agent` is null even when the task pins one."""
+    raw = {k: v for k, v in task.raw.items() if k != "agent"} if task else None
+    return build_result(provider=PROGRAM, task=raw, model=None, elapsed=time.monotonic() - PROCESS_START,
+                        attempts=0, error=error)
+
+
+def route_info(decision: Decision, attempts: Sequence[Attempt], consensus: dict[str, Any] | None) -> dict[str, Any]:
+    """The `route` object: the decision, what was tried, and the estimated and actual cost of the
+    agents that ran (estimates from the decision, actual costs as reported)."""
+    ran = list(dict.fromkeys(a.agent.name for a in attempts))
+    estimates = [c for c in (decision.evaluation(name).cost.usd for name in ran) if c is not None]
+    costs = [c for c in (a.cost_usd() for a in attempts) if c is not None]
+    info: dict[str, Any] = {
+        "chosen": decision.chosen,
+        "ranking": list(decision.ranking),
+        "tried": [a.tried() for a in attempts],
+        "estimated_cost_usd": round(sum(estimates), 10) if estimates else None,
+        "actual_cost_usd": round(sum(costs), 10) if costs else None,
+        "complexity": decision.complexity.level,
+        "registry": decision.registry.path,
+        "execution_time_seconds": round(time.monotonic() - PROCESS_START, 4),
+    }
+    if decision.used_default_agent:
+        info["used_default_agent"] = True
+    if consensus is not None:
+        info["consensus"] = consensus
+    return info
