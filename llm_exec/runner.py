@@ -1,7 +1,12 @@
 """One task, start to finish: input bytes -> TaskSpec -> provider call under the retry policy
 and the deadline -> one result object -> exit code.
 
-This is the whole behaviour of an executor; the click commands only parse flags and call `run`.
+This is the whole behaviour of an executor; the click commands only parse flags and call `run`
+(one task) or `llm_exec.batch.run_batch` (JSONL, many tasks). Both drive the same `Task`:
+`prepare` (parse, provider, guard, cache), `execute` (the call), `result` (one result object).
+What differs lives in `Session`: a one-shot session makes a provider per task and closes it after
+the call, and the guard opens the state store itself; a batch session shares both across lines.
+
 Every path, including a bug of ours, ends in exactly one result object on the output and the
 documented exit code. Diagnostics go to stderr, redacted.
 """
@@ -9,11 +14,13 @@ documented exit code. Diagnostics go to stderr, redacted.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
 import time
-import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +35,7 @@ from .retry import Deadline, RetryPolicy, Sleep, call_with_retries
 from .task import TaskSpec, estimate_prompt_tokens, max_spec_bytes, parse_task
 
 if TYPE_CHECKING:
-    from .state.guard import Guard
+    from .state.guard import Guard, GuardConfig, SharedStore
 
 # Captured at import, the earliest point our code runs; the deadline itself counts from the
 # process start reported by the OS (see config.process_start_monotonic).
@@ -91,112 +98,291 @@ def _log(program: str, secrets: Secrets, message: str) -> None:
         pass  # stderr closed: nothing else to do
 
 
-def run(options: RunOptions) -> int:
-    """Run one task; returns the exit code (0 success, 1 execution, 2 configuration, 3 task spec)."""
-    started = options.started if options.started is not None else time.monotonic()
-    restore = _handle_termination()
-    try:
-        return _run(options, started)
-    finally:
-        restore()
+class Session:
+    """What the tasks of one process share. This one is the one-shot executor's: a provider
+    instance per task, closed after its call, and a guard that opens the state store itself.
+    `llm_exec.batch.BatchSession` shares providers and the store across lines instead."""
 
+    #: Whether deltas are written as they arrive; None = as each spec's `stream` says.
+    stream: bool | None = None
 
-def _run(options: RunOptions, started: float) -> int:
-    secrets = Secrets.from_env()
-    output = Output(options.output_path, secrets, pretty=options.pretty)
-    provider_cls = get_provider(options.executor)
-    call = _Call(provider=provider_cls.name)
-    response: LlmResponse | None = None
-    cost: float | None = None
-    error: LlmError | None = None
-    guard: Guard | None = None
-    state: str | None = None  # unknown until the call is set up
-    cached = False
-    try:
-        spec = parse_task(_read_input(options.input_path))
-        call.task = dict(spec.raw)
-        if spec.get("api_key_env"):
-            secrets = output.secrets = Secrets.from_env([spec.get("api_key_env")])
-        provider_cls = provider_cls.for_options(_provider_options(spec))
-        call.provider = provider_cls.name
-        request = spec.to_request(provider_cls.default_model)
-        if options.stream and not request.stream:
-            request = replace(request, stream=True)
-        call.model = request.model
-        deadline = Deadline(started + spec.timeout_seconds)
-        llm = provider_cls.from_env(
+    def __init__(self, executor: str, program: str, *, stream: bool = False, dry_run: bool = False,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        self.provider_cls = get_provider(executor)
+        self.program = program
+        self.secrets = Secrets.from_env()
+        if stream:
+            self.stream = True
+        self.dry_run = dry_run
+        self.sleep = sleep
+
+    def log(self, secrets: Secrets, message: str) -> None:
+        _log(self.program, secrets, message)
+
+    def provider(self, cls: type[BaseLlm], spec: TaskSpec, request: LlmRequest, deadline: Deadline) -> BaseLlm:
+        return cls.from_env(
             api_key_env=spec.get("api_key_env"),
             api_endpoint=spec.get("api_endpoint"),
             timeout=max(0.001, deadline.remaining()),
             options=request.options,
         )
-        if options.dry_run:
-            output.result({"dry_run": True, "provider": llm.name, "model": request.model,
-                           "request": llm.describe(request)})
-            return 0
-        guard = _open_guard(llm, request, spec, lambda message: _log(options.program, secrets, message))
-        state = guard.status if guard else "off"
-        response = guard.cached_response(request) if guard else None
-        if response is not None:
-            cached = True
-            if request.stream and response.content:
-                output.delta(response.content)  # a replayed stream arrives as one delta
-        else:
-            response = asyncio.run(_execute(llm, request, spec, deadline, output, call, options.sleep, guard))
-            from .pricing import cost_usd  # deferred: genai-prices loads its price data on import
 
-            cost = cost_usd(provider_cls.pricing_provider, (response.model, request.model), response.usage)
-            if guard:
-                guard.store_response(request, response)
-        if response.finish_reason == "content_filter":
-            raise ContentFilterError("the provider filtered the answer (finish_reason content_filter)")
-    except LlmError as exc:
-        error = exc
-    except KeyboardInterrupt:
-        error = CancelledError("cancelled by SIGINT")
-    except Terminated:
-        error = CancelledError("cancelled by SIGTERM")
-    except Exception as exc:  # a bug of ours: still one valid result, and a traceback on stderr
-        if os.environ.get("LLM_EXEC_RAISE"):
-            raise
-        _log(options.program, secrets, "internal error:\n" + "".join(traceback.format_exception(exc)))
-        error = LlmError(f"internal error: {type(exc).__name__}: {exc}")
-    if error is not None:
-        call.attempts = error.attempts if error.attempts is not None else call.attempts
-        field = f" (field {error.field})" if error.field else ""
-        _log(options.program, secrets, f"{error.type}: {error.message}{field} -> exit {error.exit_code}")
-    result = build_result(
-        provider=call.provider,
-        task=call.task,
-        model=call.model,
-        elapsed=time.monotonic() - started,
-        attempts=call.attempts,
-        response=response,
-        cost=cost,
-        error=error,
-        partial_output="".join(call.partial) if call.partial else None,
-        cached=cached,
-        state=guard.status if guard else state,
-    )
-    if guard:
-        guard.finish(ledger_row(result, call), response.usage if response and not cached else None, cost)
-        guard.close()
-    output.result(result)
-    output.close()
-    return result["exit_code"]
+    async def release(self, llm: BaseLlm) -> None:
+        """The call is over: a one-shot provider holds its SDK client only for it."""
+        await llm.aclose()
 
-
-def _open_guard(llm: BaseLlm, request: LlmRequest, spec: TaskSpec, warn: Any) -> Guard | None:
-    """The shared-state guard for this call, or None when every protection is off (no import cost)."""
-    from .state import state_enabled
-
-    if not state_enabled() and (spec.get("cache") or os.environ.get("LLM_EXEC_CACHE", "off")) == "off":
+    def shared_store(self) -> SharedStore | None:
+        """None: each guard opens (and closes) the store itself."""
         return None
-    from .state.guard import CallIdentity, Guard, GuardConfig, key_fingerprint
 
-    config = GuardConfig.from_env(llm.name, spec.get("cache"))
-    identity = CallIdentity(llm.name, request.model, llm.base_url or "", key_fingerprint(llm.api_key))
-    return Guard(config, identity, warn)
+    def guard_config(self, provider: str, spec_cache: str | None) -> GuardConfig:
+        from .state.guard import GuardConfig
+
+        return GuardConfig.from_env(provider, spec_cache)
+
+
+class Task:
+    """One task through its phases; any failure on the way is recorded, never raised (a bug of
+    ours is re-raised under LLM_EXEC_RAISE=1), so `result()` always has one object to give."""
+
+    def __init__(self, session: Session, started: float, *, label: str | None = None,
+                 emit: Callable[[str, Secrets], None] | None = None) -> None:
+        self.session = session
+        self.started = started
+        self.label = label  # "line 12" in a batch, for messages on stderr
+        self.emit = emit  # where stream deltas go
+        self.secrets = session.secrets
+        self.call = _Call(provider=session.provider_cls.name)
+        self.spec: TaskSpec | None = None
+        self.request: LlmRequest | None = None
+        self.llm: BaseLlm | None = None
+        self.deadline: Deadline | None = None
+        self.response: LlmResponse | None = None
+        self.cost: float | None = None
+        self.error: LlmError | None = None
+        self.guard: Guard | None = None
+        self.state: str | None = None  # unknown until the call is set up
+        self.cached = False
+        self.dry_run: dict[str, Any] | None = None
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """Turn whatever goes wrong inside into this task's error."""
+        try:
+            yield
+        except LlmError as exc:
+            self.error = exc
+        except KeyboardInterrupt:
+            self.error = CancelledError("cancelled by SIGINT")
+        except asyncio.CancelledError:
+            self.error = CancelledError(f"cancelled by {_received[-1] if _received else 'the caller'}")
+        except Terminated:
+            self.error = CancelledError("cancelled by SIGTERM")
+        except Exception as exc:  # a bug of ours: still one valid result, and a traceback on stderr
+            if os.environ.get("LLM_EXEC_RAISE"):
+                raise
+            import traceback
+
+            self._log("internal error:\n" + "".join(traceback.format_exception(exc)))
+            self.error = LlmError(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _log(self, message: str) -> None:
+        self.session.log(self.secrets, f"{self.label}: {message}" if self.label else message)
+
+    # -- phases -------------------------------------------------------------------------------------
+
+    def parse(self, read: Callable[[], bytes]) -> bool:
+        """Read and validate the spec; False when it is not a valid task (the error is recorded)."""
+        with self.recording():
+            spec = parse_task(read())
+            self.spec = spec
+            self.call.task = dict(spec.raw)
+            if spec.get("api_key_env"):
+                self.secrets = Secrets.from_env([spec.get("api_key_env")])
+            return True
+        return False
+
+    def prepare(self, read: Callable[[], bytes]) -> bool:
+        """Parse and set the call up; True when the provider call is still to be made (False: a
+        failure, a dry run or a cached answer, already recorded)."""
+        if not self.parse(read):
+            return False
+        with self.recording():
+            return self._set_up()
+        return False
+
+    def _set_up(self) -> bool:
+        session, spec = self.session, self.spec
+        assert spec is not None
+        provider_cls = session.provider_cls.for_options(_provider_options(spec))
+        self.call.provider = provider_cls.name
+        request = spec.to_request(provider_cls.default_model)
+        if session.stream is not None and request.stream != session.stream:
+            request = replace(request, stream=session.stream)
+        self.request = request
+        self.call.model = request.model
+        self.deadline = Deadline(self.started + spec.timeout_seconds)
+        self.llm = llm = session.provider(provider_cls, spec, request, self.deadline)
+        if session.dry_run:
+            self.dry_run = {"dry_run": True, "provider": llm.name, "model": request.model,
+                            "request": llm.describe(request)}
+            return False
+        self.guard = guard = self._open_guard(llm, request, spec)
+        self.state = guard.status if guard else "off"
+        response = guard.cached_response(request) if guard else None
+        if response is None:
+            return True
+        self.response, self.cached = response, True
+        if request.stream and response.content and self.emit is not None:
+            self.emit(response.content, self.secrets)  # a replayed stream arrives as one delta
+        return False
+
+    async def execute(self) -> None:
+        """The provider call under the retry policy and the guard, then its price."""
+        with self.recording():
+            llm, request = self.llm, self.request
+            assert llm is not None and request is not None
+            response = await self._execute()
+            self.response = response
+            if llm.pricing_provider is not None:  # a local model has no price
+                from .pricing import cost_usd  # deferred: it may load genai-prices
+
+                self.cost = cost_usd(llm.pricing_provider, (response.model, request.model), response.usage)
+            if self.guard:
+                self.guard.store_response(request, response)
+
+    def fail(self, error: LlmError) -> None:
+        self.error = error
+
+    def result(self) -> dict[str, Any]:
+        """The result object (the dry-run object for --dry-run); settles the guard."""
+        if self.dry_run is not None:
+            return self.dry_run
+        response, error, call, guard = self.response, self.error, self.call, self.guard
+        if error is None and response is not None and response.finish_reason == "content_filter":
+            error = self.error = ContentFilterError("the provider filtered the answer (finish_reason content_filter)")
+        if error is not None:
+            call.attempts = error.attempts if error.attempts is not None else call.attempts
+            field = f" (field {error.field})" if error.field else ""
+            self._log(f"{error.type}: {error.message}{field} -> exit {error.exit_code}")
+        result = build_result(
+            provider=call.provider,
+            task=call.task,
+            model=call.model,
+            elapsed=time.monotonic() - self.started,
+            attempts=call.attempts,
+            response=response,
+            cost=self.cost,
+            error=error,
+            partial_output="".join(call.partial) if call.partial else None,
+            cached=self.cached,
+            state=guard.status if guard else self.state,
+        )
+        if guard:
+            guard.finish(ledger_row(result, call), response.usage if response and not self.cached else None,
+                         self.cost)
+            guard.close()
+        return result
+
+    # -- the call -----------------------------------------------------------------------------------
+
+    def _open_guard(self, llm: BaseLlm, request: LlmRequest, spec: TaskSpec) -> Guard | None:
+        """The shared-state guard for this call, or None when every protection is off (no import cost)."""
+        from .state import state_enabled
+
+        if not state_enabled() and (spec.get("cache") or os.environ.get("LLM_EXEC_CACHE", "off")) == "off":
+            return None
+        from .state.guard import CallIdentity, Guard, key_fingerprint
+
+        config = self.session.guard_config(llm.name, spec.get("cache"))
+        identity = CallIdentity(llm.name, request.model, llm.base_url or "", key_fingerprint(llm.api_key))
+        return Guard(config, identity, lambda message: self.session.log(self.secrets, message),
+                     shared=self.session.shared_store())
+
+    async def _execute(self) -> LlmResponse:
+        """The provider call under the retry policy (and the shared-state guard); a cancelled
+        task (SIGINT/SIGTERM) becomes a `cancelled` error."""
+        llm, request, spec, deadline, guard = self.llm, self.request, self.spec, self.deadline, self.guard
+        assert llm is not None and request is not None and spec is not None and deadline is not None
+        call, sleep, emit, secrets = self.call, self.session.sleep, self.emit, self.secrets
+        policy = RetryPolicy(max_retries=spec.max_retries)
+        emitted: list[str] = []
+        call.partial = emitted
+
+        async def guarded_attempt() -> LlmResponse:
+            if guard is None:
+                return await attempt()
+            guard.before_attempt()  # an open circuit fails here, without touching the network
+            try:
+                response = await attempt()
+            except LlmError as exc:
+                guard.after_attempt(exc)
+                raise
+            guard.after_attempt(None)
+            return response
+
+        async def attempt() -> LlmResponse:
+            call.attempts += 1
+            if not request.stream:
+                return await llm.generate(request)
+            final: LlmResponse | None = None
+            async for item in llm.stream(request):
+                if isinstance(item, LlmResponse):
+                    final = item
+                else:
+                    emitted.append(item)
+                    if emit is not None:
+                        emit(item, secrets)
+            if final is None:  # a provider bug: streams must end with their response
+                raise LlmError("stream ended without a final response")
+            return final
+
+        try:
+            if guard is not None:
+                tokens, cost = _estimate(llm, request, spec, guard.needs_cost_estimate)
+                await guard.admit(tokens, cost, remaining=deadline.remaining, sleep=sleep)
+            # Once deltas are on stdout they cannot be taken back: no retry after the first one.
+            response, call.attempts = await call_with_retries(
+                guarded_attempt, policy=policy, deadline=deadline, sleep=sleep, may_retry=lambda: not emitted
+            )
+            return response
+        except asyncio.CancelledError:
+            raise CancelledError(f"cancelled by {_received[-1] if _received else 'the caller'}") from None
+        finally:
+            await self.session.release(llm)
+
+
+def run(options: RunOptions) -> int:
+    """Run one task; returns the exit code (0 success, 1 execution, 2 configuration, 3 task spec)."""
+    started = options.started if options.started is not None else time.monotonic()
+    restore = _handle_termination()
+    # No cyclic garbage collection during one task: importing an SDK allocates millions of objects,
+    # almost none of them garbage, and the collector's passes over them cost ~10 % of the import
+    # (claude: -80 ms). What a call allocates afterwards is freed by reference counting: peak RSS
+    # is the same with and without the collector, a 30,000-chunk stream included (measured).
+    # Turning it back on mid-stream would not do: its first pass would walk the whole SDK (~40 ms).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(options, started)
+    finally:
+        if collecting:
+            gc.enable()
+        restore()
+
+
+def _run(options: RunOptions, started: float) -> int:
+    session = Session(options.executor, options.program, stream=options.stream, dry_run=options.dry_run,
+                      sleep=options.sleep)
+    output = Output(options.output_path, session.secrets, pretty=options.pretty)
+    task = Task(session, started, emit=output.delta)
+    if task.prepare(lambda: _read_input(options.input_path)):
+        with task.recording():  # a signal can also land outside the task, in the event loop itself
+            asyncio.run(_cancellable(task.execute()))
+    result = task.result()
+    output.result(result, secrets=task.secrets)
+    output.close()
+    return result.get("exit_code", 0)
 
 
 def ledger_row(result: dict[str, Any], call: _Call) -> dict[str, Any]:
@@ -218,80 +404,45 @@ def _provider_options(spec: TaskSpec) -> dict[str, Any]:
     return {k: spec.get(k) for k in ("api_style", "custom") if spec.get(k) is not None}
 
 
-async def _execute(
-    llm: BaseLlm, request: LlmRequest, spec: TaskSpec, deadline: Deadline, output: Output, call: _Call,
-    sleep: Sleep, guard: Guard | None,
-) -> LlmResponse:
-    """The provider call under the retry policy (and the shared-state guard), cancellable by
-    SIGINT/SIGTERM."""
-    _cancellable.append((asyncio.get_running_loop(), asyncio.current_task()))
-    policy = RetryPolicy(max_retries=spec.max_retries)
-    emitted: list[str] = []
-    call.partial = emitted
-
-    async def guarded_attempt() -> LlmResponse:
-        if guard is None:
-            return await attempt()
-        guard.before_attempt()  # an open circuit fails here, without touching the network
-        try:
-            response = await attempt()
-        except LlmError as exc:
-            guard.after_attempt(exc)
-            raise
-        guard.after_attempt(None)
-        return response
-
-    async def attempt() -> LlmResponse:
-        call.attempts += 1
-        if not request.stream:
-            return await llm.generate(request)
-        final: LlmResponse | None = None
-        async for item in llm.stream(request):
-            if isinstance(item, LlmResponse):
-                final = item
-            else:
-                emitted.append(item)
-                output.delta(item)
-        if final is None:  # a provider bug: streams must end with their response
-            raise LlmError("stream ended without a final response")
-        return final
-
-    try:
-        # Once deltas are on stdout they cannot be taken back: no retry after the first one.
-        if guard is not None:
-            await guard.admit(*_estimate(llm, request, spec), remaining=deadline.remaining, sleep=sleep)
-        response, call.attempts = await call_with_retries(
-            guarded_attempt, policy=policy, deadline=deadline, sleep=sleep, may_retry=lambda: not emitted
-        )
-        return response
-    except asyncio.CancelledError:
-        raise CancelledError(f"cancelled by {_received[-1] if _received else 'the caller'}") from None
-    finally:
-        _cancellable.clear()
-        await llm.aclose()
-
-
-def _estimate(llm: BaseLlm, request: LlmRequest, spec: TaskSpec) -> tuple[int, float | None]:
+def _estimate(llm: BaseLlm, request: LlmRequest, spec: TaskSpec, with_cost: bool) -> tuple[int, float | None]:
     """(tokens, USD) this call may use at most: the prompt estimate plus max_tokens, the same
-    estimate llm-route ranks by. Rate limits and budget reservations are taken against it."""
+    estimate llm-route ranks by. Rate limits and budget reservations are taken against it; the
+    cost is only worked out when a budget needs it."""
+    prompt = estimate_prompt_tokens(spec)
+    if not with_cost:
+        return prompt + request.max_tokens, None
     from .pricing import estimate_cost_usd
 
-    prompt = estimate_prompt_tokens(spec)
     return prompt + request.max_tokens, estimate_cost_usd(llm.pricing_provider, request.model, prompt,
                                                           request.max_tokens)
 
 
 # While a call is in flight, a signal cancels its task (so the provider's connection is closed
 # and one "cancelled" result is written); outside it, the signal raises where the code stands.
-_cancellable: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any] | None]] = []
+_in_flight: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any] | None]] = []
+# The signals received, newest last: a cancelled result names the one that cancelled it.
 _received: list[str] = []
+
+
+def signal_received(name: str) -> None:
+    """Note a signal handled elsewhere (batch mode), so the results it cancels name it."""
+    _received.append(name)
+
+
+async def _cancellable(call: Any) -> None:
+    """Await `call` (the one-shot executor's provider call) with SIGINT/SIGTERM cancelling it."""
+    _in_flight.append((asyncio.get_running_loop(), asyncio.current_task()))
+    try:
+        await call
+    finally:
+        _in_flight.clear()
 
 
 def _on_signal(signum: int, _frame: Any) -> None:
     name = signal.Signals(signum).name
     _received.append(name)
-    if _cancellable:
-        loop, task = _cancellable[-1]
+    if _in_flight:
+        loop, task = _in_flight[-1]
         if task is not None:
             loop.call_soon_threadsafe(task.cancel)
         return

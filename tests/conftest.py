@@ -165,3 +165,6 @@ def _raise_errors_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
             monkeypatch.delenv(name, raising=False)
     # Each test gets its own shared-state store (breaker, ledger, cache): no test sees another's.
     monkeypatch.setenv("LLM_EXEC_STATE_DIR", str(tmp_path / "llm-exec-state"))
+    # Executors run in-process: a developer's running llm-exec-daemon must not serve the suite.
+    # tests/test_daemon.py opts in by pointing LLM_EXEC_DAEMON at a daemon of its own.
+    monkeypatch.setenv("LLM_EXEC_DAEMON", "off")

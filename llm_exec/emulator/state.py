@@ -126,6 +126,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False  # never wait for stalled handlers on close
+    # The listen backlog (socketserver's default is 5): a client opening dozens of connections at
+    # once (a batch at concurrency 64) must not see resets, as it would not from a real API.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: Any, settings: Settings, state: EmulatorState) -> None:
         if ":" in address[0]:

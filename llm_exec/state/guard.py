@@ -159,14 +159,40 @@ def cache_key(identity: CallIdentity, request: LlmRequest) -> str:
 Warn = Callable[[str], None]
 
 
+class SharedStore:
+    """One store for many guards (a batch): opened on first use, once, and closed by its owner,
+    never by the guards. A store that cannot be opened stays unavailable for the whole batch."""
+
+    def __init__(self) -> None:
+        self._store: StateStore | None = None
+        self._failure: str | None = None
+
+    def get(self) -> StateStore:
+        if self._store is None:
+            if self._failure is not None:
+                raise StateUnavailable(self._failure)
+            try:
+                self._store = open_store()
+            except StateUnavailable as exc:
+                self._failure = str(exc)
+                raise
+        return self._store
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
+
 class Guard:
     def __init__(self, config: GuardConfig, identity: CallIdentity, warn: Warn,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, shared: SharedStore | None = None) -> None:
         self.config = config
         self.identity = identity
         self.warn = warn
         self.clock = clock
         self.status = "ok" if config.state else "off"
+        self._shared = shared
         self._store: StateStore | None = None
         self._opened = False
         self._reservation: str | None = None
@@ -187,7 +213,7 @@ class Guard:
         try:
             if not self._opened:
                 self._opened = True
-                self._store = open_store()
+                self._store = self._shared.get() if self._shared is not None else open_store()
             if self._store is None:
                 return default
             return action(self._store)
@@ -197,8 +223,13 @@ class Guard:
             return default
 
     def close(self) -> None:
-        if self._store is not None:
+        if self._store is not None and self._shared is None:
             self._store.close()
+
+    @property
+    def needs_cost_estimate(self) -> bool:
+        """Whether `admit` uses the estimated cost (only budgets do): pricing is skipped otherwise."""
+        return self.config.state and bool(self.config.budgets)
 
     # -- cache ------------------------------------------------------------------------------------
 

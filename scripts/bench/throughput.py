@@ -1,0 +1,73 @@
+"""(3) Batch throughput: N tasks as JSONL through one process at concurrency C against the emulator at
+latency L (ideal C / L tasks/s): `llm-exec-gpt --batch` and LiteLLM's async batch (`acompletion` under
+`asyncio.gather` and a semaphore), on the same emulator and the same tasks.
+
+Two views of each: the whole process as a user runs it (start-up, SDK import and all), and the
+steady state, which takes a one-task run of the same command off both time and CPU."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from common import BIN, ROOT, Sample, bench_python, emulator, executor_env, installed_version, log, measure, median, ms
+
+
+def tasks_file(path: Path, count: int) -> Path:
+    path.write_text("".join(json.dumps({"task_id": f"t{i}", "prompt": f"Task {i}: say hello", "max_tokens": 20}) + "\n"
+                            for i in range(count)))
+    return path
+
+
+def successes(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if json.loads(line).get("status") == "success")
+
+
+def view(full: list[Sample], one: list[Sample], tasks: int, ideal: float) -> dict[str, Any]:
+    wall, cpu = median([s.wall for s in full]), median([s.cpu for s in full])
+    wall_1, cpu_1 = median([s.wall for s in one]), median([s.cpu for s in one])
+    steady_wall = max(wall - wall_1, 1e-9)
+    return {
+        "wall_s": round(wall, 2),
+        "tasks_per_s": round(tasks / wall, 1),
+        "pct_of_ideal": round(100 * tasks / wall / ideal, 1),
+        "cpu_ms_per_task": round(cpu * 1000 / tasks, 2),
+        "steady_tasks_per_s": round((tasks - 1) / steady_wall, 1),
+        "steady_pct_of_ideal": round(100 * (tasks - 1) / steady_wall / ideal, 1),
+        "steady_cpu_ms_per_task": round((cpu - cpu_1) * 1000 / (tasks - 1), 2),
+        "startup_wall_ms": ms(wall_1),
+        "peak_rss_mb": round(median([s.maxrss_mb for s in full]), 1),
+    }
+
+
+def run(runs: int, tasks: int, concurrency: int, latency_ms: float, with_rivals: bool) -> dict[str, Any]:
+    ideal = concurrency / (latency_ms / 1000)
+    with tempfile.TemporaryDirectory() as tmp, emulator(latency_ms) as url:
+        work = Path(tmp)
+        full_input, one_input = tasks_file(work / "tasks.jsonl", tasks), tasks_file(work / "one.jsonl", 1)
+        out = work / "out.jsonl"
+        env = {**executor_env(url, work), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        commands = {"llm-exec-gpt": [str(BIN / "llm-exec-gpt"), "--batch", "--concurrency", str(concurrency)]}
+        versions = {}
+        if with_rivals:
+            python = bench_python()
+            commands["litellm"] = [str(python), str(ROOT / "scripts" / "bench" / "litellm_batch.py"), f"{url}/v1",
+                                   str(concurrency)]
+            versions["litellm"] = installed_version(python, "litellm")
+        samples: dict[str, dict[str, list[Sample]]] = {name: {"full": [], "one": []} for name in commands}
+        for round_ in range(runs + 1):  # round 0 warms up
+            log(f"batch round {round_}/{runs}: {tasks} tasks, concurrency {concurrency}, latency {latency_ms:g} ms")
+            for name, argv in commands.items():
+                for kind, source, count in (("one", one_input, 1), ("full", full_input, tasks)):
+                    sample = measure(argv, env, source, stdout=out)
+                    done = successes(out)
+                    if sample.code != 0 or done != count:
+                        raise RuntimeError(f"{name}: exit {sample.code}, {done}/{count} tasks succeeded")
+                    if round_:
+                        samples[name][kind].append(sample)
+    results = {name: {**view(s["full"], s["one"], tasks, ideal), "version": versions.get(name)}
+               for name, s in samples.items()}
+    return {"runs": runs, "tasks": tasks, "concurrency": concurrency, "latency_ms": latency_ms,
+            "ideal_tasks_per_s": round(ideal, 1), "results": results}
