@@ -196,3 +196,8 @@ class BaseLlm(ABC):
 
     def auth_header_preview(self, header: str = "Authorization", scheme: str = "Bearer ") -> dict:
         return {header: f"{scheme}[REDACTED]"} if self.api_key else {}
+
+    def json_post_preview(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """describe() for providers that POST JSON themselves (no SDK): bearer key redacted."""
+        return {"method": "POST", "url": url,
+                "headers": {"Content-Type": "application/json", **self.auth_header_preview()}, "body": body}

@@ -102,12 +102,7 @@ class CustomLlm(BaseLlm):
         return fill_template(template, values)
 
     def describe(self, request: LlmRequest) -> dict[str, Any]:
-        return {
-            "method": "POST",
-            "url": self._url(),
-            "headers": {"Content-Type": "application/json", **self.auth_header_preview()},
-            "body": self.request_body(request),
-        }
+        return self.json_post_preview(self._url(), self.request_body(request))
 
     async def _generate(self, request: LlmRequest) -> LlmResponse:
         reply = await post_json(self._url(), self.request_body(request), self._headers(), self.timeout)

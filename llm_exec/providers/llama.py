@@ -76,12 +76,7 @@ class OllamaLlm(BaseLlm):
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def describe(self, request: LlmRequest) -> dict[str, Any]:
-        return {
-            "method": "POST",
-            "url": self._url(),
-            "headers": {"Content-Type": "application/json", **self.auth_header_preview()},
-            "body": self.request_body(request),
-        }
+        return self.json_post_preview(self._url(), self.request_body(request))
 
     async def _generate(self, request: LlmRequest) -> LlmResponse:
         reply = await post_json(self._url(), self.request_body(request, stream=False), self._headers(), self.timeout)
