@@ -9,8 +9,8 @@ through real subprocesses, where time and peak memory are measured.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -183,17 +183,18 @@ def test_extreme_input_through_the_executor(name: str) -> None:
     assert peak_rss_mb(EXTREME[name]) < 200
 
 
+# Linux carries a process's RSS high-water mark across fork and exec, so a child of the (large)
+# pytest process would report pytest's size. A small intermediate process starts the executor and
+# reports wait4's figure for it: that child is forked from a ~10 MB process, not from pytest.
+_MEASURE = ("import os, subprocess, sys; child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL); _, _, usage = os.wait4(child.pid, 0); print(usage.ru_maxrss)")
+
+
 def peak_rss_mb(data: bytes) -> float:
     env = {**subprocess_env(), "OPENAI_API_KEY": "sk-fuzz-0123456789"}
-    proc = subprocess.Popen([str(BIN_DIR / "llm-exec-gpt")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env)
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(data)  # the executor drains its input before it writes anything
-    proc.stdin.close()
-    proc.stdout.read()
-    _, _, usage = os.wait4(proc.pid, 0)
-    proc.returncode = 0  # reaped by wait4: keep Popen from waiting again
-    return usage.ru_maxrss / 1024
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(BIN_DIR / "llm-exec-gpt")], input=data,
+                         capture_output=True, env=env, check=True, timeout=60)
+    return int(out.stdout) / 1024
 
 
 def test_closed_stdout_gives_no_traceback() -> None:
