@@ -95,10 +95,13 @@ class BaseLlm(ABC):
         timeout: float = 600.0,
         options: Mapping[str, Any] | None = None,
     ) -> BaseLlm:
-        """Resolve key and base URL: the spec's fields win over the SDK's own env vars."""
-        return cls(
-            api_key=cls.resolve_key(api_key_env),
-            base_url=cls.resolve_base_url(api_endpoint),
+        """Resolve key and base URL: the spec's fields win over the SDK's own env vars. The class
+        that serves the options (for_options) is the one built, so llama's API style is honoured
+        however the provider was obtained."""
+        target = cls.for_options(options or {})
+        return target(
+            api_key=target.resolve_key(api_key_env),
+            base_url=target.resolve_base_url(api_endpoint),
             timeout=timeout,
             options=options,
         )

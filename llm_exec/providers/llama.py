@@ -134,20 +134,6 @@ class LlamaLlm(OllamaLlm):
     def for_options(cls, options: Mapping[str, Any]) -> type[BaseLlm]:
         return OpenAiCompatibleLlm if api_style(options) == "openai" else OllamaLlm
 
-    @classmethod
-    def from_env(
-        cls,
-        *,
-        api_key_env: str | None = None,
-        api_endpoint: str | None = None,
-        timeout: float = 600.0,
-        options: Mapping[str, Any] | None = None,
-    ) -> BaseLlm:
-        # Constructing through the entry point still honours the API style.
-        return cls.for_options(options or {}).from_env(
-            api_key_env=api_key_env, api_endpoint=api_endpoint, timeout=timeout, options=options
-        )
-
 
 def api_style(options: Mapping[str, Any]) -> str:
     """The spec's `api_style`, else LLM_EXEC_LLAMA_API_STYLE, else "ollama"."""
