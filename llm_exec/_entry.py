@@ -8,6 +8,7 @@ imports the command line as before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -45,4 +46,31 @@ def _run(executor: str) -> None:
         os._exit(code)
     from .cli.command import main
 
-    main(executor, program)
+    try:
+        main(executor, program)
+    except SystemExit as exit_:
+        _exit_now(exit_.code)
+    # main always exits; reaching here would be a bug, so leave through the normal path.
+
+
+def _exit_now(code: object) -> None:
+    """Leave without the interpreter's teardown, once the result is written.
+
+    Finalising the interpreter frees every object the SDK import created and runs a last full
+    garbage collection over them: that alone costs more than all of our own code (`import
+    anthropic` 1119 ms with teardown, 857 ms without; google-genai 456 -> 354; requests 103 -> 83).
+    Nothing of ours needs it: the result and any --output file are written and closed, the
+    state store's commits are durable without a close (SQLite WAL), and the only threads left are
+    daemon threads. What must still happen is the flush of stdout/stderr the teardown would do.
+    """
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): print it, as the interpreter would
+        sys.stderr.write(f"{code}\n")
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # the reader went away: nothing left to deliver
+            stream.flush()
+    os._exit(status & 0xFF if status >= 0 else 1)
