@@ -5,7 +5,9 @@ For each executor in --executors: `llm-exec-<x>` given the task directly and `ll
 same task to a one-agent registry of that type, both against the bundled emulator, run as --runs
 interleaved pairs after one warm-up each; reports both medians and the median per-pair difference.
 Also `llm-route --explain` (the decision alone, nothing spawned) over examples/registry.yaml (six
-agents, priced by genai-prices; the price cache is warm after the first run).
+agents, priced by genai-prices). The warm-up leaves the price cache and llm-route's cache (parsed
+registry, provider facts) warm, as they are from a registry's second use on (README: llm-route,
+Environment and overhead, says what a first run costs more).
 
 Usage: python scripts/bench_route.py [--runs 10] [--executors llama,gpt] [--json FILE]
 """
@@ -63,6 +65,9 @@ def main() -> None:
             "LLM_EXEC_CUSTOM_ENDPOINT": f"{emu.url}/custom", "LLM_EXEC_CUSTOM_API_KEY": "bench-key",
             "XDG_CACHE_HOME": str(Path(tmp) / "cache"),
         }
+        # A user's shell: the warm-up writes .pyc files (and llm-route's cache) that the timed runs use.
+        for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"):
+            env.pop(name, None)
         rows = []
         for executor in args.executors.split(","):
             registry = Path(tmp) / f"{executor}.yaml"

@@ -1,112 +1,139 @@
 """`llm-route`: flags -> RouteOptions -> routing.router.route; `llm-route agents` -> routing.listing.
-No behaviour lives here."""
+No behaviour lives here.
+
+The click command in _route_click.py defines the interface (options, help, usage errors). Loading
+click costs ~20 ms, a third of llm-route's own time, so a command line made only of the routing
+flags, each with a value click would take unchanged, is read here into the same RouteOptions;
+anything else (--help, --version, --schema, `agents`, an unknown flag, a value click would check
+and reject or a dash-led one) goes to click, which reads and reports it as before.
+tests/routing/test_cli.py holds the two readings equal.
+"""
 
 from __future__ import annotations
 
-import json
+import errno
+import gc
 import os
+import stat
 import sys
-import traceback
 from typing import Any
 
-import click
-
-from .. import __version__
 from ..config import Secrets
-from ..errors import CancelledError, ConfigurationError, LlmError
-from ..result import Output
-from ..routing.listing import ListOptions, list_agents
+from ..errors import CancelledError, LlmError
 from ..routing.router import PROGRAM, RouteOptions, failure_result, route
 
-HELP = """Route one task to the best agent in the registry, run its executor and print one result JSON.
-
-\b
-Reads a task spec (JSON, see --schema task) from stdin or --input; the routing fields
-required_capabilities, preferred_types, agent, complexity, max_cost_usd and fallback choose the
-agent. The result is the chosen executor's result plus a "route" object (chosen, ranking, tried,
-estimated_cost_usd, actual_cost_usd). Exit codes: 0 success, 1 execution error, 2 configuration
-error (registry, no agent qualifies), 3 task-spec error.
-
-\b
-Registry: --registry FILE, else $LLM_EXEC_REGISTRY, else ./llm-exec.yaml, else
-$XDG_CONFIG_HOME/llm-exec/registry.yaml (see --schema registry).
-
-\b
-Examples:
-  echo '{"prompt": "Summarise RFC 2119", "required_capabilities": ["research"]}' | llm-route --explain
-  echo '{"prompt": "Say hello"}' | llm-route --registry examples/registry.yaml
-  echo '{"prompt": "Is 97 prime?"}' | llm-route --consensus 2
-  llm-route agents
-"""
+# The flags read without click: option -> RouteOptions field. Keep in step with _route_click.py.
+VALUE_OPTIONS = {"--registry": "registry_path", "--input": "input_path", "--output": "output_path",
+                 "--consensus": "consensus"}
+FLAG_OPTIONS = {"--explain": "explain", "--stream": "stream", "--pretty": "pretty"}
+# click's shell-completion request variable for this program.
+COMPLETE_VAR = "_LLM_ROUTE_COMPLETE"
 
 
-def _print_schema(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is None or ctx.resilient_parsing:
-        return
-    from ..task import load_schema
-
-    click.echo(json.dumps(load_schema(value), indent=2))
-    ctx.exit(0)
-
-
-@click.group(name=PROGRAM, help=HELP, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--registry", "registry_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Agent registry YAML (overrides $LLM_EXEC_REGISTRY and the default locations).")
-@click.option("--explain", is_flag=True,
-              help="Print the routing decision as JSON (every agent kept or rejected and why, estimated "
-                   "tokens and cost, ranking, failover order) without calling anything.")
-@click.option("--consensus", type=click.IntRange(min=2), metavar="N",
-              help="Run the top N candidates in parallel; report every output and an agreement verdict.")
-@click.option("--input", "input_path", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Read the task spec from FILE instead of stdin.")
-@click.option("--output", "output_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the result (and stream lines) to FILE instead of stdout.")
-@click.option("--stream", is_flag=True, help="Stream the chosen executor's delta lines, then the result line.")
-@click.option("--pretty", is_flag=True, help="Indent the result object.")
-@click.option("--schema", type=click.Choice(["task", "result", "registry"]), callback=_print_schema,
-              expose_value=False, is_eager=True, help="Print a JSON Schema and exit.")
-@click.version_option(__version__, "--version", prog_name=PROGRAM, message="%(prog)s %(version)s")
-@click.pass_context
-def cli(ctx: click.Context, registry_path: str | None, explain: bool, consensus: int | None,
-        input_path: str | None, output_path: str | None, stream: bool, pretty: bool) -> int | None:
-    ctx.obj = registry_path
-    if ctx.invoked_subcommand is not None:
+def fast_options(args: list[str]) -> RouteOptions | None:
+    """The RouteOptions click would build from `args`, or None when click has to read them."""
+    if os.environ.get(COMPLETE_VAR):
         return None
-    return route(RouteOptions(registry_path=registry_path, input_path=input_path, output_path=output_path,
-                              explain=explain, consensus=consensus, stream=stream, pretty=pretty))
+    values: dict[str, Any] = {}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg in FLAG_OPTIONS:
+            values[FLAG_OPTIONS[arg]] = True
+            continue
+        name, equals, value = arg.partition("=")
+        field = VALUE_OPTIONS.get(name)
+        if field is None:
+            return None  # a subcommand, --help, --version, --schema, or something click must reject
+        if not equals:
+            if index == len(args):
+                return None
+            value = args[index]
+            index += 1
+        if field == "consensus":
+            # click's IntRange(min=2); anything but plain digits (signs, spaces, other scripts) goes to click.
+            if not (value.isascii() and value.isdigit()) or int(value) < 2:
+                return None
+            values[field] = int(value)
+        elif _plain_path(value, dash=field == "input_path", writable=field == "output_path"):
+            values[field] = value  # click would repeat the last one too
+        else:
+            return None
+    return RouteOptions(**values)
 
 
-@cli.command(name="agents")
-@click.option("--registry", "registry_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Agent registry YAML.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.pass_context
-def agents(ctx: click.Context, registry_path: str | None, as_json: bool) -> int:
-    """List the registry: capabilities, model, price per 1M input/output tokens, whether the key is set."""
-    return list_agents(ListOptions(registry_path=registry_path or ctx.obj, as_json=as_json))
+def _plain_path(value: str, *, dash: bool, writable: bool) -> bool:
+    """Whether click.Path(dir_okay=False) would pass `value` through unchanged: missing, or a
+    readable (and, for --output, writable) non-directory. Dash-led values go to click."""
+    if value == "-" and dash:
+        return True
+    if not value or value.startswith("-"):
+        return False
+    try:
+        mode = os.stat(value).st_mode
+    except OSError:
+        return True  # does not exist (yet): click does not require it to
+    return not stat.S_ISDIR(mode) and os.access(value, os.R_OK) and (not writable or os.access(value, os.W_OK))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: exit with the route's code. A bad flag is a configuration error (exit 2)
     and a bug of ours an internal error (exit 1); both still write one result object."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    options = fast_options(args)
+    if options is None:
+        from ._route_click import main as click_main
+
+        click_main(args)
+        return
     try:
-        code: Any = cli.main(args=argv, prog_name=PROGRAM, standalone_mode=False)
-    except click.ClickException as exc:
-        field = getattr(getattr(exc, "param", None), "name", None)
-        code = _fail(ConfigurationError(exc.format_message(), field=field, error_type="usage_error"))
-    except click.exceptions.Abort:
-        code = _fail(CancelledError("aborted"))
+        code = _run(options)
     except Exception as exc:
         if os.environ.get("LLM_EXEC_RAISE"):
             raise
+        import traceback  # deferred: error path only
+
         traceback.print_exc(file=sys.stderr)
-        code = _fail(LlmError(f"internal error: {type(exc).__name__}: {exc}"))
-    sys.exit(code if isinstance(code, int) else 0)
+        code = fail(LlmError(f"internal error: {type(exc).__name__}: {exc}"))
+    # The process ends here: spare interpreter shutdown the collector's passes over every object
+    # the imports made (~7 ms). Finalisers, atexit handlers and flushing still run.
+    gc.freeze()
+    sys.exit(code)
 
 
-def _fail(error: LlmError) -> int:
+def _run(options: RouteOptions) -> int:
+    """route(), with what click's Command.main does around its callback (standalone_mode=False)."""
+    try:
+        return route(options)
+    except (EOFError, KeyboardInterrupt):
+        if sys.stderr is not None:
+            sys.stderr.write("\n")  # closes the terminal's ^C echo
+            sys.stderr.flush()
+        return fail(CancelledError("aborted"))
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        from click.utils import _PacifyFlushWrapper  # a reader that went away: stay quiet, exit 1
+
+        sys.stdout = _PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
+        sys.stderr = _PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
+        sys.exit(1)
+
+
+def fail(error: LlmError) -> int:
+    from ..result import Output
+
     secrets = Secrets.from_env()
     sys.stderr.write(secrets.redact(f"{PROGRAM}: {error.type}: {error.message}\n"))
     Output(None, secrets).result(failure_result(error, None))
     return error.exit_code
+
+
+def __getattr__(name: str) -> Any:
+    # `cli` (the click group) and HELP live in _route_click.py; loaded only when asked for.
+    if name in ("cli", "HELP"):
+        from . import _route_click
+
+        return getattr(_route_click, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

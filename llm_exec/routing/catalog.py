@@ -1,29 +1,25 @@
-"""What routing knows about the executors: where they are installed, their default models, their
-prices and whether their keys are set. Everything comes from the provider classes' attributes
-(`default_model`, `pricing_provider`, `key_env_vars`, `requires_key`), so no provider is named here.
+"""What routing knows about the executors: where they are installed, their default models and
+their prices. Everything comes from the provider classes' attributes (`default_model`,
+`pricing_provider`), so no provider is named here; whether keys are set is listing.py's.
 
-Importing a provider module is cheap (SDKs are imported only when a call is made); prices come from
-llm_exec.pricing, which imports genai-prices only when its rate cache cannot answer.
+The answers a decision needs come through facts.ProviderFacts, which keeps them in the route cache
+so that a decision imports no provider module; prices come from llm_exec.pricing, which imports
+genai-prices only when its rate cache cannot answer.
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 import time
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import environ
 from ..errors import ConfigurationError
-from ..providers.registry import get_provider
+from .facts import ProviderFacts
 from .registry import Agent
 from .rules import CostEstimate
 
 if TYPE_CHECKING:
-    from ..providers.base import BaseLlm
     from ..state import StateStore
 
 
@@ -33,9 +29,11 @@ def program(executor: str) -> str:
 
 def executor_path(executor: str) -> str:
     """The executor installed next to this interpreter (the same virtualenv), else on PATH."""
-    beside = Path(sys.executable).parent / program(executor)
-    if beside.is_file():
-        return str(beside)
+    beside = os.path.join(os.path.dirname(sys.executable), program(executor))
+    if os.path.isfile(beside):
+        return beside
+    import shutil  # deferred: only needed when the executor is not beside the interpreter
+
     found = shutil.which(program(executor))
     if found is None:
         raise ConfigurationError(
@@ -43,34 +41,6 @@ def executor_path(executor: str) -> str:
             field="type", error_type="executor_not_found",
         )
     return found
-
-
-@cache
-def provider_class(executor: str) -> type[BaseLlm]:
-    return get_provider(executor)
-
-
-@dataclass(frozen=True)
-class KeyStatus:
-    present: bool | None  # None = no key needed
-    variables: tuple[str, ...]
-
-    def describe(self) -> str:
-        names = " or ".join(self.variables)
-        if self.present is None:
-            return f"not required ({names} unset)" if names else "not required"
-        return f"set ({names})" if self.present else f"missing ({names})"
-
-
-def key_status(agent: Agent) -> KeyStatus:
-    env = environ()
-    if agent.api_key_env:
-        return KeyStatus(bool(env.get(agent.api_key_env)), (agent.api_key_env,))
-    cls = provider_class(agent.executor)
-    present = [name for name in cls.key_env_vars if env.get(name)]
-    if present:
-        return KeyStatus(True, (present[0],))
-    return KeyStatus(False if cls.requires_key else None, tuple(cls.key_env_vars))
 
 
 # Per-1M prices are read off two small estimates: small enough to stay below any context tier.
@@ -82,8 +52,11 @@ class ExecutorCatalog:
 
     _store: StateStore | None = None
 
+    def __init__(self, facts: ProviderFacts | None = None) -> None:
+        self.facts = facts or ProviderFacts()
+
     def default_model(self, executor: str) -> str:
-        return provider_class(executor).default_model
+        return self.facts.default_model(executor)
 
     def circuit_wait(self, agent: Agent, model: str, api_endpoint: str | None) -> float | None:
         """Read-only look at the shared circuit breaker the agent's executor would consult."""
@@ -91,26 +64,29 @@ class ExecutorCatalog:
 
         if not state_enabled():
             return None
-        from ..state.guard import CallIdentity, GuardConfig
-        from ..state.policies import breaker_wait
-
-        cls = provider_class(agent.executor).for_options(agent.task_defaults)
+        identity = self.facts.breaker_identity(agent, model, api_endpoint)
+        if identity is None:
+            return None  # a broken endpoint fails in its executor
+        provider, breaker_key = identity
         try:
-            base_url = cls.resolve_base_url(api_endpoint) or ""
-            identity = CallIdentity(cls.name, model, base_url, key_fingerprint="")
             if self._store is None:
                 self._store = open_store()
-            doc = self._store.get(identity.breaker_key)
+            doc = self._store.get(breaker_key)
         except (ConfigurationError, StateUnavailable):
-            return None  # a broken endpoint fails in its executor; no store means no protection
-        return breaker_wait(doc, GuardConfig.from_env(cls.name).breaker, time.time())
+            return None  # no store means no protection
+        settings = self.facts.breaker_settings(provider)  # raises for invalid settings, with or without a doc
+        if doc is None:
+            return None  # never tripped: breaker_wait's answer, without importing the policies
+        from ..state.policies import BreakerConfig, breaker_wait
+
+        return breaker_wait(doc, BreakerConfig(**settings), time.time())
 
     def estimate(self, agent: Agent, model: str, input_tokens: int, output_tokens: int) -> CostEstimate:
         if agent.price_per_mtok is not None:
             price = agent.price_per_mtok
             total = (input_tokens * price.input + output_tokens * price.output) / 1_000_000
             return CostEstimate(round(total, 10), price.input, price.output, "registry")
-        pricing_provider = provider_class(agent.executor).pricing_provider
+        pricing_provider = self.facts.pricing_provider(agent.executor)
         if pricing_provider is None:
             return CostEstimate(None, note="local model: no price (state one with price_per_mtok in the registry)")
         # Deferred: llm_exec.pricing loads genai-prices only when its rate cache cannot answer.

@@ -6,11 +6,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Secrets
+from ..config import Secrets, environ
 from ..errors import LlmError
 from ..result import Output
-from .catalog import ExecutorCatalog, key_status, program
-from .registry import Registry, load_registry
+from .catalog import ExecutorCatalog, program
+from .facts import provider_class
+from .registry import Agent, Registry, load_registry
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,29 @@ class ListOptions:
     registry_path: str | None = None
     as_json: bool = False
     program: str = "llm-route"
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    present: bool | None  # None = no key needed
+    variables: tuple[str, ...]
+
+    def describe(self) -> str:
+        names = " or ".join(self.variables)
+        if self.present is None:
+            return f"not required ({names} unset)" if names else "not required"
+        return f"set ({names})" if self.present else f"missing ({names})"
+
+
+def key_status(agent: Agent) -> KeyStatus:
+    env = environ()
+    if agent.api_key_env:
+        return KeyStatus(bool(env.get(agent.api_key_env)), (agent.api_key_env,))
+    cls = provider_class(agent.executor)  # imports the provider module: fine for a listing
+    present = [name for name in cls.key_env_vars if env.get(name)]
+    if present:
+        return KeyStatus(True, (present[0],))
+    return KeyStatus(False if cls.requires_key else None, tuple(cls.key_env_vars))
 
 
 def describe_agents(registry: Registry) -> list[dict[str, Any]]:

@@ -1,10 +1,13 @@
 """The agent registry: YAML on disk -> validated `Registry`, or a ConfigurationError (exit 2) that
 names the file, the YAML line and the field at fault ("line 14: agents[2].type: ...").
 
-PyYAML's safe constructor builds the data; the composed node tree beside it gives every value its
-line, since plain dicts and lists keep none. Validation is JSON Schema (schemas/registry.schema.json,
-Draft 2020-12), then the checks a schema cannot express: unique names, a known `default_agent`,
-and `task_defaults` that the task schema accepts.
+PyYAML's safe constructor builds the data (on libyaml's parser when available; PyYAML's own parser
+reports any error); the composed node tree beside it gives every value its line, since plain dicts
+and lists keep none. Validation is JSON Schema (schemas/registry.schema.json, Draft 2020-12) -- a
+check compiled from the schema passes a valid registry, jsonschema names the problems of any other
+-- then the checks a schema cannot express: unique names, a known `default_agent`, and
+`task_defaults` that the task schema accepts. A valid registry read from a file is kept in the
+route cache (_cache.py) with its text, so the next run with the same text skips all of this.
 """
 
 from __future__ import annotations
@@ -39,12 +42,16 @@ MAX_REPORTED_ERRORS = 10
 
 @dataclass(frozen=True)
 class PricePerMtok:
+    """An agent's stated price: USD per 1M input and output tokens."""
+
     input: float
     output: float
 
 
 @dataclass(frozen=True)
 class Agent:
+    """One validated `agents[]` entry of the registry."""
+
     name: str
     type: str
     executor: str
@@ -77,6 +84,8 @@ class Agent:
 
 @dataclass(frozen=True)
 class Registry:
+    """A validated registry: its agents in file order, and the registry-wide settings."""
+
     path: str
     agents: tuple[Agent, ...]
     default_agent: str | None = None
@@ -130,10 +139,16 @@ def load_registry(explicit: str | None = None) -> Registry:
                                  field="registry", error_type="registry_not_found") from None
     if len(data) > MAX_REGISTRY_BYTES:
         raise _invalid(path, [(None, None, f"file is larger than {MAX_REGISTRY_BYTES} bytes")])
-    return parse_registry(data, str(path))
+    return _parse_cached(data, str(path))
 
 
 def parse_registry(data: bytes | str, path: str = "<registry>") -> Registry:
+    document, agent_lines = _validated(data, path)
+    return _build(document, agent_lines, path)
+
+
+def _validated(data: bytes | str, path: str) -> tuple[dict[str, Any], list[int]]:
+    """The registry's document, valid, and the line of each agent; or the ConfigurationError."""
     document, lines = _load_yaml(data, path)
     if document is None:
         raise _invalid(path, [(None, None, "the file is empty (expected version: 1 and a list of agents)")])
@@ -142,7 +157,51 @@ def parse_registry(data: bytes | str, path: str = "<registry>") -> Registry:
         problems = _semantic_problems(document, lines)
     if problems:
         raise _invalid(path, problems)
-    return _build(document, lines, path)
+    return document, [_line_of(lines, ("agents", index)) or 0 for index in range(len(document["agents"]))]
+
+
+# -- the parsed-registry cache -----------------------------------------------------------------
+#
+# A valid registry's document is kept in the route cache (see _cache.py) with the file's whole text:
+# a run whose registry reads byte for byte the same, under the same llm_exec code, builds the
+# Registry from JSON without importing PyYAML or validating again (~10 ms, ~50 ms when jsonschema
+# would be needed). An invalid registry is never cached: its errors are derived every time.
+
+
+def _cache_name(path: str) -> str:
+    import zlib  # a file name per registry path; the text inside is what decides a hit
+
+    return f"registry-{zlib.crc32(os.path.abspath(path).encode('utf-8', 'surrogateescape')):08x}.json"
+
+
+def _parse_cached(data: bytes, path: str) -> Registry:
+    from . import _cache
+
+    name = _cache_name(path)
+    source = data.decode("utf-8", "surrogateescape")  # lossless: compared exactly with the cached text
+    entry = _cache.read(name)
+    if entry is not None and entry.get("source") == source:
+        try:
+            return _build(entry["document"], entry["agent_lines"], path)
+        except (LookupError, TypeError, ValueError, AttributeError):
+            pass  # a damaged entry: derive it again
+    document, agent_lines = _validated(data, path)
+    registry = _build(document, agent_lines, path)
+    if _json_exact(document):
+        _cache.write(name, {"source": source, "document": document, "agent_lines": agent_lines})
+    return registry
+
+
+def _json_exact(document: Any) -> bool:
+    """Whether JSON gives `document` back unchanged: YAML can also build dates, sets, binary,
+    pairs and non-string keys (in free-form metadata), which JSON would alter or refuse. JSON keeps
+    int, float and bool apart, so equality after the round trip means the same values and types."""
+    import json
+
+    try:
+        return json.loads(json.dumps(document)) == document
+    except (TypeError, ValueError, RecursionError):
+        return False
 
 
 # -- YAML with line numbers ------------------------------------------------------------------
@@ -152,12 +211,19 @@ Problem = tuple[int | None, str | None, str]  # (line, field, message)
 
 
 @cache
-def _loader_class() -> Any:
+def _loader_class(fast: bool = False) -> Any:
     """PyYAML's safe loader, except that only true/false are booleans (YAML 1.2): under YAML 1.1
-    an agent named `off` or `no`, or a model `on`, would silently become a boolean."""
-    import yaml  # deferred: only routing needs YAML
+    an agent named `off` or `no`, or a model `on`, would silently become a boolean. `fast`: the same
+    on libyaml's parser (CSafeLoader, ~10x faster), when PyYAML was built with it."""
+    import yaml  # deferred: only routing needs YAML, and only when the registry cache misses
 
-    class RegistryLoader(yaml.SafeLoader):
+    base = yaml.SafeLoader
+    if fast:
+        base = getattr(yaml, "CSafeLoader", None)
+        if base is None:
+            return None
+
+    class RegistryLoader(base):  # type: ignore[valid-type,misc]
         pass
 
     bool_tag = "tag:yaml.org,2002:bool"
@@ -173,7 +239,27 @@ def _loader_class() -> Any:
 def _load_yaml(data: bytes | str, path: str) -> tuple[Any, Lines]:
     import yaml
 
-    loader = _loader_class()(data)
+    fast = _loader_class(fast=True)
+    if fast is not None:
+        try:
+            return _compose(fast, data, path)
+        except yaml.YAMLError:
+            # libyaml words its errors (and places some) differently: the pure-Python parser,
+            # which defines the messages, parses the file again and reports.
+            pass
+    try:
+        return _compose(_loader_class(), data, path)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise _invalid(path, [(line, None, f"not valid YAML: {problem}")]) from None
+    except yaml.YAMLError as exc:  # e.g. a byte sequence that is not UTF-8
+        raise _invalid(path, [(None, None, f"not valid YAML: {exc}")]) from None
+
+
+def _compose(loader_class: Any, data: bytes | str, path: str) -> tuple[Any, Lines]:
+    loader = loader_class(data)
     lines: Lines = {}
     duplicates: list[Problem] = []
     try:
@@ -185,13 +271,6 @@ def _load_yaml(data: bytes | str, path: str) -> tuple[Any, Lines]:
         if duplicates:
             raise _invalid(path, duplicates)
         return loader.construct_document(node), lines
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise _invalid(path, [(line, None, f"not valid YAML: {problem}")]) from None
-    except yaml.YAMLError as exc:  # e.g. a byte sequence that is not UTF-8
-        raise _invalid(path, [(None, None, f"not valid YAML: {exc}")]) from None
     finally:
         loader.dispose()
 
@@ -244,7 +323,18 @@ def _format_path(path: tuple[Any, ...]) -> str | None:
 
 # -- validation ----------------------------------------------------------------------------------
 
+@cache
+def _fast_check() -> Any:
+    from ..task import load_schema
+    from ._schema_check import compile_schema
+
+    return compile_schema(load_schema("registry"))
+
+
 def _schema_problems(document: Any, lines: Lines) -> list[Problem]:
+    check = _fast_check()
+    if check is not None and check(document):
+        return []  # valid: jsonschema (only needed to name problems) stays unimported
     from ..task import load_schema
 
     validator = _validator(load_schema("registry"))
@@ -315,10 +405,10 @@ def _invalid(path: str | Path, problems: list[Problem]) -> ConfigurationError:
 # -- construction --------------------------------------------------------------------------------
 
 
-def _build(document: dict[str, Any], lines: Lines, path: str) -> Registry:
+def _build(document: dict[str, Any], agent_lines: list[int], path: str) -> Registry:
     return Registry(
         path=path,
-        agents=tuple(_agents(document, lines)),
+        agents=tuple(_agents(document, agent_lines)),
         default_agent=document.get("default_agent"),
         complexity_tiers={k: tuple(v) for k, v in (document.get("complexity_tiers") or {}).items()},
         name=document.get("name"),
@@ -330,7 +420,7 @@ def _caps(raw: Mapping[str, Any] | None) -> dict[str, float]:
     return {k: float(v) for k, v in (raw or {}).items() if v is not None}
 
 
-def _agents(document: dict[str, Any], lines: Lines) -> Iterator[Agent]:
+def _agents(document: dict[str, Any], agent_lines: list[int]) -> Iterator[Agent]:
     for index, raw in enumerate(document["agents"]):
         price = raw.get("price_per_mtok")
         yield Agent(
@@ -338,7 +428,7 @@ def _agents(document: dict[str, Any], lines: Lines) -> Iterator[Agent]:
             type=raw["type"],
             executor=EXECUTOR_OF_TYPE[raw["type"]],
             index=index,
-            line=_line_of(lines, ("agents", index)) or 0,
+            line=agent_lines[index],
             interface=raw.get("interface", "api"),
             model=raw.get("model"),
             capabilities=tuple(raw.get("capabilities") or ()),

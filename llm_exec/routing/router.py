@@ -10,20 +10,20 @@ from __future__ import annotations
 import os
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Secrets, process_start_monotonic
 from ..errors import CancelledError, ConfigurationError, LlmError
-from ..result import Output, build_result
-from ..retry import Deadline
 from ..task import TaskSpec, parse_task
 from .catalog import ExecutorCatalog
 from .registry import Registry, load_registry
 from .rules import Decision, decide
-from .spawn import Attempt, Supervisor, run_consensus, run_failover
+from .spawn import Attempt, RouteDeadline, Supervisor, run_consensus, run_failover
+
+if TYPE_CHECKING:
+    from ..result import Output
 
 PROGRAM = "llm-route"
 # Counted from process start, like an executor's timeout_seconds: interpreter start-up is part of it.
@@ -32,6 +32,8 @@ PROCESS_START = process_start_monotonic()
 
 @dataclass(frozen=True)
 class RouteOptions:
+    """What the command line asked for (the flags of `llm-route`)."""
+
     registry_path: str | None = None
     input_path: str | None = None
     output_path: str | None = None
@@ -58,8 +60,19 @@ def _secrets(task: TaskSpec | None, registry: Registry | None) -> Secrets:
 
 
 def route(options: RouteOptions) -> int:
-    output = Output(options.output_path, Secrets.from_env(), pretty=options.pretty)
-    supervisor = Supervisor(options.program, output.secrets)
+    supervisor = Supervisor(options.program, Secrets.from_env())
+    made: list[Output] = []
+
+    def output() -> Output:
+        """The Output, made on first use with the secrets known by then. llm_exec.result (datetime,
+        the response model: ~3 ms) is then imported while the executor starts (Supervisor.deferred),
+        instead of before it is spawned."""
+        if not made:
+            from ..result import Output
+
+            made.append(Output(options.output_path, supervisor.secrets, pretty=options.pretty))
+        return made[0]
+
     task: TaskSpec | None = None
     decision: Decision | None = None
     attempts: list[Attempt] = []
@@ -69,23 +82,24 @@ def route(options: RouteOptions) -> int:
         with supervisor.forwarding_signals():
             task = parse_task(_read_input(options.input_path))
             registry = load_registry(options.registry_path)
-            output.secrets = supervisor.secrets = _secrets(task, registry)
+            supervisor.secrets = _secrets(task, registry)
             decision = decide(task, registry, ExecutorCatalog())
             if options.explain:
-                output.result(decision.explain(task))
-                output.close()
+                output().result(decision.explain(task))
+                output().close()
                 return 0 if decision.chosen else ConfigurationError.exit_code
             if decision.error:
                 raise ConfigurationError(decision.error, field="agent" if decision.pinned else None,
                                          error_type=decision.error_type)
-            deadline = Deadline(PROCESS_START + task.timeout_seconds)
+            deadline = RouteDeadline(PROCESS_START + task.timeout_seconds)
             supervisor.spawning = True
+            supervisor.deferred.append(output)
             if options.consensus:
                 attempts, consensus = run_consensus(decision, task, options.consensus, deadline=deadline,
                                                     supervisor=supervisor)
             else:
                 stream = True if options.stream else None
-                relay = output.delta if (options.stream or task.stream) else None
+                relay = output().delta if (options.stream or task.stream) else None
                 attempts = run_failover(decision, task, deadline=deadline, supervisor=supervisor, relay=relay,
                                         stream=stream)
             if not attempts:
@@ -95,6 +109,8 @@ def route(options: RouteOptions) -> int:
     except Exception as exc:  # a bug of ours: still one valid result, and a traceback on stderr
         if os.environ.get("LLM_EXEC_RAISE"):
             raise
+        import traceback  # deferred: error path only
+
         supervisor.log("internal error:\n" + "".join(traceback.format_exception(exc)))
         error = LlmError(f"internal error: {type(exc).__name__}: {exc}")
     if error is not None:
@@ -104,8 +120,8 @@ def route(options: RouteOptions) -> int:
         result = dict(_final(attempts, consensus is not None))
     if decision is not None:
         result["route"] = route_info(decision, attempts, consensus)
-    output.result(result)
-    output.close()
+    output().result(result)
+    output().close()
     return int(result["exit_code"])
 
 
@@ -119,6 +135,8 @@ def _final(attempts: Sequence[Attempt], consensus: bool) -> dict[str, Any]:
 
 def failure_result(error: LlmError, task: TaskSpec | None) -> dict[str, Any]:
     """llm-route's own failure: no agent produced it, so `agent` is null even when the task pins one."""
+    from ..result import build_result
+
     raw = {k: v for k, v in task.raw.items() if k != "agent"} if task else None
     return build_result(provider=PROGRAM, task=raw, model=None, elapsed=time.monotonic() - PROCESS_START,
                         attempts=0, error=error)

@@ -55,6 +55,8 @@ COMPLEX_MIN = 3
 
 @dataclass(frozen=True)
 class Complexity:
+    """The task's complexity class, and the score and signals it came from when estimated."""
+
     requested: str  # simple | medium | complex | auto
     level: str  # simple | medium | complex
     score: int | None  # None when the task gave the class
@@ -63,7 +65,9 @@ class Complexity:
 
 def _keywords(text: str, words: Sequence[str]) -> list[str]:
     lowered = text.lower()
-    return [word for word in words if re.search(r"(?<![a-z0-9])" + re.escape(word), lowered)]
+    # The substring test first: most keywords are absent, and compiling each word's pattern (a new
+    # process has an empty regex cache) would cost milliseconds for nothing.
+    return [word for word in words if word in lowered and re.search(r"(?<![a-z0-9])" + re.escape(word), lowered)]
 
 
 def classify(task: TaskSpec, prompt_tokens: int) -> Complexity:
@@ -107,6 +111,8 @@ def classify(task: TaskSpec, prompt_tokens: int) -> Complexity:
 
 @dataclass(frozen=True)
 class CostEstimate:
+    """An agent's estimated cost for the task, with the per-1M prices it used and their source."""
+
     usd: float | None  # None = unknown
     input_per_mtok: float | None = None
     output_per_mtok: float | None = None
@@ -140,6 +146,8 @@ def usd(value: float) -> str:
 
 @dataclass(frozen=True)
 class Evaluation:
+    """One agent as the rules saw it: model, output tokens, cost, and why it was rejected."""
+
     agent: Agent
     model: str
     output_tokens: int
@@ -153,6 +161,8 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Decision:
+    """Every agent's evaluation, the ranking and the rule that made it (or why none qualifies)."""
+
     registry: Registry
     complexity: Complexity
     prompt_tokens: int

@@ -28,15 +28,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import Secrets
 from ..errors import CancelledError, ConfigurationError, LlmError, TimeoutError
-from ..result import build_result
-from ..retry import Deadline
 from ..task import TaskSpec
-from .catalog import executor_path, program, provider_class
-from .consensus import verdict
+from .catalog import executor_path, program
+from .facts import provider_class
 from .registry import Agent, Registry
 from .rules import Decision
 
@@ -50,8 +48,29 @@ MIN_ATTEMPT_SECONDS = 0.05
 Relay = Callable[[str], None]
 
 
+class Deadline(Protocol):
+    """What attempts need of the route's deadline; llm_exec.retry.Deadline fits too."""
+
+    def remaining(self) -> float: ...
+
+
+class RouteDeadline:
+    """An absolute point on the monotonic clock. Not llm_exec.retry.Deadline: that module imports
+    asyncio (~17 ms), which llm-route never uses."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
 @dataclass
 class Attempt:
+    """One agent's run: the result its executor wrote (or one made for it) and whether it streamed."""
+
     agent: Agent
     result: dict[str, Any]
     streamed: bool = False
@@ -89,6 +108,9 @@ class Supervisor:
     received: list[int] = field(default_factory=list)
     # False until agents run: before that a signal cancels llm-route itself; after, it is forwarded.
     spawning: bool = False
+    # Work that can wait until an executor is starting: it then runs while the child boots (on the
+    # other core) instead of delaying the spawn. Run once, by the first attempt.
+    deferred: list[Callable[[], object]] = field(default_factory=list)
     _children: set[subprocess.Popen[bytes]] = field(default_factory=set)
     # Re-entrant: the signal handler runs on the main thread, possibly while it holds the lock.
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -130,6 +152,12 @@ class Supervisor:
             _send(child, self.received[-1])
         return child
 
+    def run_deferred(self) -> None:
+        with self._lock:
+            work, self.deferred = self.deferred, []
+        for item in work:
+            item()
+
     def release(self, child: subprocess.Popen[bytes]) -> None:
         with self._lock:
             self._children.discard(child)
@@ -160,6 +188,8 @@ def child_spec(task: TaskSpec, agent: Agent, remaining: float, *, stream: bool |
 def synthetic_result(agent: Agent, spec: dict[str, Any], model: str | None, elapsed: float, error: LlmError,
                      partial_output: str | None = None) -> dict[str, Any]:
     """A result for an attempt whose executor could not give one (not found, crashed, overran)."""
+    from ..result import build_result
+
     return build_result(provider=provider_class(agent.executor).name, task=spec, model=model, elapsed=elapsed,
                          attempts=0, error=error, partial_output=partial_output)
 
@@ -203,6 +233,7 @@ def run_attempt(agent: Agent, task: TaskSpec, model: str, *, deadline: Deadline,
     last: Any = None
     try:
         _feed(child, json.dumps(spec).encode("utf-8"))
+        supervisor.run_deferred()
         assert child.stdout is not None
         for raw in child.stdout:
             line = _parse(raw)
@@ -305,6 +336,8 @@ def run_consensus(decision: Decision, task: TaskSpec, count: int, *, deadline: D
     """Run the top `count` candidates in parallel; a failed one (exit 1/2) is replaced by the next
     candidate in a further wave, while failover is allowed. Returns the attempts in ranking order
     and the verdict over the successful outputs."""
+    from .consensus import verdict  # deferred: difflib and unicodedata, for consensus runs only
+
     if len(decision.ranking) < count:
         raise ConfigurationError(
             f"--consensus {count} needs {count} candidate agents; {len(decision.ranking)} qualify "

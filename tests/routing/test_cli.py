@@ -116,3 +116,35 @@ def test_signal_while_reading_the_task_cancels_with_a_result(
     result = json.loads(stdout)
     assert proc.returncode == 1 == result["exit_code"]
     assert result["status"] == "cancelled" and result["error"]["message"] == "cancelled by SIGTERM"
+
+
+def test_the_fast_flag_reader_agrees_with_click(tmp_path: Path) -> None:
+    from llm_exec.cli.route import cli, fast_options
+    from llm_exec.routing.router import PROGRAM, RouteOptions
+
+    existing = tmp_path / "registry.yaml"
+    existing.write_text("version: 1\n")
+    missing = str(tmp_path / "missing.yaml")
+    read_fast = [
+        [], ["--explain"], ["--registry", str(existing)], [f"--registry={existing}"], ["--registry", missing],
+        ["--consensus", "2"], ["--consensus=3"], ["--consensus", "02"], ["--input", "-"], ["--input", missing],
+        ["--output", str(existing)], ["--stream", "--pretty", "--explain", "--stream"],
+        ["--registry", missing, "--registry", str(existing), "--input", str(existing)],
+    ]
+    for args in read_fast:
+        options = fast_options(list(args))
+        assert options is not None, args
+        params = cli.make_context(PROGRAM, list(args)).params
+        assert options == RouteOptions(**params), args
+    # Everything else is click's to read (and to reject, with its own message and exit 2).
+    for args in (["--consensus", "1"], ["--consensus", "x"], ["--consensus", "+3"], ["--consensus", "٣"],
+                 ["--registry"], ["--registry", str(tmp_path)], ["--registry="], ["--registry", "-x"],
+                 ["--output", "-"], ["--explain=1"], ["--help"], ["-h"], ["--version"], ["--schema", "task"],
+                 ["agents"], ["--explain", "agents"], ["--bogus"], ["--", "--explain"], ["--expl"]):
+        assert fast_options(list(args)) is None, args
+
+
+def test_a_directory_as_registry_is_click_s_usage_error(tmp_path: Path) -> None:
+    run = run_route({"prompt": "hi"}, registry=tmp_path, tmp_path=tmp_path, args=("--explain",))
+    assert run.code == 2 and run.result["error"]["type"] == "usage_error"
+    assert run.result["error"]["field"] == "registry_path" and "is a directory" in run.result["error"]["message"]
