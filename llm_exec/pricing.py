@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -221,6 +220,8 @@ class RateCard:
         try:
             directory = os.path.dirname(self.path)
             os.makedirs(directory, exist_ok=True)
+            import tempfile  # deferred: only when the rate card is (re)written
+
             # Write-then-rename: concurrent executors never read half a file.
             with tempfile.NamedTemporaryFile("w", dir=directory, prefix=".rates-", suffix=".json", delete=False,
                                              encoding="utf-8") as handle:
