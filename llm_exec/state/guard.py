@@ -49,7 +49,7 @@ from .policies import (
     rate_acquire,
     rate_correct,
 )
-from .store import StateStore, StateUnavailable
+from .store import Doc, StateStore, StateUnavailable
 
 CACHE_MODES = ("off", "read-write", "replay", "record")
 # A reservation outlives its process by this much at most (a killed executor cannot settle).
@@ -297,6 +297,11 @@ class Guard:
         if not self.config.state:
             return
         key = self.identity.breaker_key
+        # Nearly every call finds its breaker closed: a plain read (no write lock) lets it through.
+        # Only an open or half-open breaker needs the transaction that may change it.
+        if _closed(self._with_store(lambda store: store.get(key))):
+            self._probe = False
+            return
         decision = self._with_store(
             lambda store: store.transact([key], breaker_check(key, self.config.breaker, self.clock())))
         if decision is None or decision.allowed:
@@ -311,6 +316,8 @@ class Guard:
             return
         key = self.identity.breaker_key
         failed = error is not None and error.retryable
+        if not failed and _closed(self._with_store(lambda store: store.get(key)), failures=0):
+            return  # nothing to reset: a success on a closed breaker with no failures writes nothing
         label = f"{self.identity.provider} {self.identity.model} {self.identity.endpoint}"
         self._with_store(lambda store: store.transact(
             [key], breaker_record(key, self.config.breaker, self.clock(), failed=failed, label=label)))
@@ -333,3 +340,13 @@ class Guard:
         if not self.config.ledger_text:
             row = {k: v for k, v in row.items() if k not in ("prompt", "output")}
         self._with_store(lambda store: store.append_ledger(row))
+
+
+def _closed(doc: Doc | None, failures: int | None = None) -> bool:
+    """Whether a breaker document (None: never written) is closed, with `failures` failures if given.
+
+    Deciding on a read outside the transaction is safe: the call behaves as if it had come just
+    before whatever another process writes between the read and the call."""
+    if doc is None:
+        return True
+    return doc.get("state") == "closed" and (failures is None or doc.get("failures", 0) == failures)
