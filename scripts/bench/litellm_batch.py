@@ -9,6 +9,7 @@ import json
 import sys
 
 import litellm
+from raw_batch import completed_at  # this directory is on sys.path: the script's own
 
 
 async def main(api_base: str, concurrency: int) -> int:
@@ -23,8 +24,8 @@ async def main(api_base: str, concurrency: int) -> int:
                     messages=[{"role": "user", "content": task["prompt"]}], max_tokens=task.get("max_tokens", 20))
             except Exception as exc:  # one failed task must not stop the batch
                 return {"task_id": task.get("task_id"), "status": "error", "error": f"{type(exc).__name__}: {exc}"}
-            return {"task_id": task.get("task_id"), "status": "success", "output": response.choices[0].message.content,
-                    "tokens_used": response.usage.total_tokens}
+            return {"task_id": task.get("task_id"), "status": "success", "timestamp": completed_at(),
+                    "output": response.choices[0].message.content, "tokens_used": response.usage.total_tokens}
 
     results = await asyncio.gather(*(one(task) for task in tasks))
     sys.stdout.write("".join(json.dumps(result) + "\n" for result in results))
