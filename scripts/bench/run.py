@@ -82,7 +82,9 @@ def markdown(results: dict[str, Any], command: str) -> str:
         batch = results["batch"]
         out += ["", f"**Batch**: {batch['tasks']:,} tasks through one process, concurrency {batch['concurrency']}, "
                     f"emulator latency {batch['latency_ms']:g} ms (ideal {batch['ideal_tasks_per_s']:g} tasks/s). "
-                    "Steady state: a one-task run of the same command taken off time and CPU.", "",
+                    "Steady tasks/s: results completed between the 10th and 90th percentile of completion times "
+                    "(no start-up, no draining last wave); steady CPU: a one-task run of the same command taken off.",
+                    "",
                 "| | whole process | tasks/s | % of ideal | CPU ms/task | steady tasks/s | steady % of ideal "
                 "| steady CPU ms/task | peak RSS |", "|---|---|---|---|---|---|---|---|---|"]
         labels = {"llm-exec-gpt": f"`llm-exec-gpt --batch --concurrency {batch['concurrency']}`",
