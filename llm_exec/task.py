@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -12,6 +11,7 @@ from typing import Any
 
 from .errors import TaskSpecError
 from .request import LlmRequest, Message
+from .schema_check import compile_schema
 
 DEFAULT_MAX_TOKENS = 4000
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -48,100 +48,14 @@ def _validator(name: str) -> Any:
 # -- the fast path for valid specs -------------------------------------------------------------------
 #
 # jsonschema costs ~40 ms to import on every executor start, more than the rest of our code. Most
-# specs are valid, so a check compiled from the schema decides first: it answers True only for an
-# instance the schema accepts (the keywords below, with jsonschema's semantics), and anything it does
-# not pass goes to jsonschema, which finds and names the error. A schema using another keyword is
-# not compiled (every instance goes to jsonschema).
-
-Check = Callable[[Any], bool]
-_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "$comment", "default", "examples", "format"})
-
-
-class _Unsupported(Exception):
-    """The schema uses a keyword the fast check does not implement."""
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-_TYPES: dict[str, Check] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "number": _is_number,
-    # jsonschema counts 2.0 as an integer, as the JSON Schema spec says.
-    "integer": lambda v: _is_number(v) and (isinstance(v, int) or v.is_integer()),
-}
-
-
-def _compile(schema: Any) -> Check:
-    if not isinstance(schema, dict):
-        raise _Unsupported(f"schema {schema!r}")
-    checks: list[Check] = []
-    for keyword, value in schema.items():
-        if keyword not in _ANNOTATIONS and keyword != "additionalProperties":
-            checks.append(_keyword(keyword, value))
-    if "additionalProperties" in schema:
-        extra = schema["additionalProperties"]
-        if extra is not False:
-            raise _Unsupported("additionalProperties other than false")
-        known = frozenset(schema.get("properties", ()))
-        checks.append(lambda v: not isinstance(v, dict) or known.issuperset(v))
-    return lambda v: all(check(v) for check in checks)
-
-
-def _keyword(keyword: str, value: Any) -> Check:
-    if keyword == "type":
-        types = [_TYPES[name] for name in ([value] if isinstance(value, str) else value)]
-        return lambda v: any(is_type(v) for is_type in types)
-    if keyword == "properties":
-        props = {name: _compile(sub) for name, sub in value.items()}
-        return lambda v: not isinstance(v, dict) or all(props[k](v[k]) for k in v.keys() & props.keys())
-    if keyword == "required":
-        names = tuple(value)
-        return lambda v: not isinstance(v, dict) or all(name in v for name in names)
-    if keyword == "anyOf":
-        options = [_compile(sub) for sub in value]
-        return lambda v: any(option(v) for option in options)
-    if keyword == "enum":
-        if not all(isinstance(item, str) for item in value):
-            raise _Unsupported("enum of non-strings")
-        allowed = frozenset(value)
-        return lambda v: isinstance(v, str) and v in allowed
-    if keyword == "items":
-        item = _compile(value)
-        return lambda v: not isinstance(v, list) or all(item(x) for x in v)
-    if keyword in ("minItems", "maxItems", "minLength", "maxLength"):
-        kind = list if keyword.endswith("Items") else str
-        if keyword.startswith("min"):
-            return lambda v: not isinstance(v, kind) or len(v) >= value
-        return lambda v: not isinstance(v, kind) or len(v) <= value
-    if keyword == "uniqueItems":
-        if value is not True:
-            raise _Unsupported("uniqueItems false")
-        # Strings only: jsonschema's equality is subtler for other items, which it then decides.
-        return lambda v: not isinstance(v, list) or (all(isinstance(x, str) for x in v) and len(set(v)) == len(v))
-    if keyword == "pattern":
-        search = re.compile(value).search  # jsonschema uses re.search too
-        return lambda v: not isinstance(v, str) or search(v) is not None
-    bounds = {"minimum": lambda v: v >= value, "maximum": lambda v: v <= value,
-              "exclusiveMinimum": lambda v: v > value, "exclusiveMaximum": lambda v: v < value}
-    if keyword in bounds and _is_number(value):
-        within = bounds[keyword]
-        return lambda v: not _is_number(v) or within(v)
-    raise _Unsupported(keyword)
+# specs are valid, so a check compiled from the schema (llm_exec.schema_check) decides first, and
+# only a spec it does not pass goes to jsonschema, which finds and names the error.
 
 
 @cache
-def fast_check(name: str) -> Check | None:
+def fast_check(name: str) -> Callable[[Any], bool] | None:
     """The compiled check for schema `name`, or None when it uses a keyword not implemented here."""
-    try:
-        return _compile(load_schema(name))
-    except (_Unsupported, KeyError, TypeError, re.error):
-        return None
+    return compile_schema(load_schema(name))
 
 
 def _reject_constant(name: str) -> float:

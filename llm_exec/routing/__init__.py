@@ -5,7 +5,6 @@
     catalog.py    what the executors say: paths, default models, prices, open circuits
     facts.py      the provider classes' answers, kept in the route cache between runs
     _cache.py     the route cache: files in $XDG_CACHE_HOME/llm-exec, keyed by what they derive from
-    _schema_check.py  the registry schema compiled to a predicate (jsonschema only names errors)
     spawn.py      executor subprocesses: one attempt, failover, consensus; signal forwarding
     consensus.py  pure: agreement verdict between outputs
     router.py     one routed task end to end (what the `llm-route` command runs)

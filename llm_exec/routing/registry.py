@@ -325,8 +325,8 @@ def _format_path(path: tuple[Any, ...]) -> str | None:
 
 @cache
 def _fast_check() -> Any:
+    from ..schema_check import compile_schema
     from ..task import load_schema
-    from ._schema_check import compile_schema
 
     return compile_schema(load_schema("registry"))
 

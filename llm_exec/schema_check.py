@@ -1,11 +1,12 @@
 """A predicate compiled from a JSON Schema that accepts only what jsonschema (Draft 2020-12) accepts.
 
-jsonschema takes ~40 ms to import, more than the rest of a routing decision. Most registries are
-valid, so this check decides first: it answers True only for an instance the schema accepts (for
-the keywords below, with jsonschema's semantics, erring towards False), and everything else goes to
-jsonschema, which finds and names each problem. A schema using any other keyword compiles to None
-(every instance then goes to jsonschema). llm_exec.task does the same for task specs; this version
-adds what the registry schema uses besides: `const`, `propertyNames` and local `$ref`s into `$defs`.
+jsonschema takes ~40 ms to import, more than the rest of an executor's own start-up or of a routing
+decision. Most task specs and registries are valid, so this check decides first: it answers True
+only for an instance the schema accepts (for the keywords below, with jsonschema's semantics,
+erring towards False), and everything else goes to jsonschema, which finds and names each problem.
+A schema using any other keyword compiles to None (every instance then goes to jsonschema).
+Used by llm_exec.task (task specs) and llm_exec.routing.registry (registries); tests hold both
+compiled checks to jsonschema's answers on generated instances.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ class _Compiler:
         if keyword == "propertyNames":
             names = self.compile(value)
             return lambda v: not isinstance(v, dict) or all(names(k) for k in v)
+        if keyword == "anyOf":
+            options = [self.compile(sub) for sub in value]
+            return lambda v: any(option(v) for option in options)
         if keyword == "required":
             required = tuple(value)
             return lambda v: not isinstance(v, dict) or all(name in v for name in required)
