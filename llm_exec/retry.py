@@ -8,16 +8,17 @@ from __future__ import annotations
 import asyncio
 import builtins
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from .deadline import Deadline
 from .errors import LlmError, TimeoutError
 
 T = TypeVar("T")
 
-Clock = Callable[[], float]
+__all__ = ["Deadline", "RetryPolicy", "Sleep", "call_with_retries", "deadline_error"]
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -44,20 +45,6 @@ class RetryPolicy:
         if error.retry_after is not None:
             return max(0.0, error.retry_after)
         return self.backoff(retry_number)
-
-
-@dataclass
-class Deadline:
-    """An absolute point on a monotonic clock; `timeout_seconds` becomes one of these."""
-
-    at: float
-    clock: Clock = time.monotonic
-
-    def remaining(self) -> float:
-        return self.at - self.clock()
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0
 
 
 def deadline_error(deadline_seconds: float | None = None) -> TimeoutError:

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..config import Secrets, process_start_monotonic
+from ..deadline import Deadline
 from ..errors import CancelledError, ConfigurationError, LlmError
 from ..task import TaskSpec, parse_task
 from .catalog import ExecutorCatalog
 from .registry import Registry, load_registry
 from .rules import Decision, decide
-from .spawn import Attempt, RouteDeadline, Supervisor, run_consensus, run_failover
+from .spawn import Attempt, Supervisor, run_consensus, run_failover
 
 if TYPE_CHECKING:
     from ..result import Output
@@ -91,7 +92,7 @@ def route(options: RouteOptions) -> int:
             if decision.error:
                 raise ConfigurationError(decision.error, field="agent" if decision.pinned else None,
                                          error_type=decision.error_type)
-            deadline = RouteDeadline(PROCESS_START + task.timeout_seconds)
+            deadline = Deadline(PROCESS_START + task.timeout_seconds)
             supervisor.spawning = True
             supervisor.deferred.append(output)
             if options.consensus:

@@ -28,9 +28,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ..config import Secrets
+from ..deadline import Deadline
 from ..errors import CancelledError, ConfigurationError, LlmError, TimeoutError
 from ..task import TaskSpec
 from .catalog import executor_path, program
@@ -46,25 +47,6 @@ KILL_AFTER_SECONDS = 2.0
 MIN_ATTEMPT_SECONDS = 0.05
 
 Relay = Callable[[str], None]
-
-
-class Deadline(Protocol):
-    """What attempts need of the route's deadline; llm_exec.retry.Deadline fits too."""
-
-    def remaining(self) -> float: ...
-
-
-class RouteDeadline:
-    """An absolute point on the monotonic clock. Not llm_exec.retry.Deadline: that module imports
-    asyncio (~17 ms), which llm-route never uses."""
-
-    __slots__ = ("at",)
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
 
 
 @dataclass
