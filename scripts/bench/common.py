@@ -85,6 +85,28 @@ def emulator(latency_ms: float = 0) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
+@contextmanager
+def warm_daemon(env: dict[str, str], directory: Path) -> Iterator[str]:
+    """An llm-exec-daemon on a private socket in `directory`, started with `env`; yields the socket
+    path (point LLM_EXEC_DAEMON at it) and stops the daemon afterwards."""
+    from llm_exec.daemon.lifecycle import answering_pid
+
+    socket_path = str(directory / "daemon.sock")
+    with open(directory / "daemon.log", "wb") as log_file:
+        proc = subprocess.Popen([str(BIN / "llm-exec-daemon"), "--foreground", "--socket", socket_path],
+                                env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while answering_pid(socket_path) != proc.pid:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"llm-exec-daemon did not start:\n{(directory / 'daemon.log').read_text()}")
+            time.sleep(0.05)
+        yield socket_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def executor_env(url: str, workdir: Path) -> dict[str, str]:
     """Every provider pointed at `url`, state and caches in `workdir`, and no warm daemon: these
     are the in-process one-shot numbers."""

@@ -88,19 +88,27 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 "| | whole process | tasks/s | % of ideal | CPU ms/task | steady tasks/s | steady % of ideal "
                 "| steady CPU ms/task | peak RSS |", "|---|---|---|---|---|---|---|---|---|"]
         labels = {"llm-exec-gpt": f"`llm-exec-gpt --batch --concurrency {batch['concurrency']}`",
+                  "llm-exec-gpt via daemon": "the same, handed to a warm `llm-exec-daemon`",
                   "litellm": f"LiteLLM {{v}} `acompletion`, `asyncio.gather`, semaphore {batch['concurrency']}",
                   "raw": f"ceiling: bare HTTP/1.1 from a stdlib asyncio client, {batch['concurrency']} connections, "
                          "no SDK (`scripts/bench/raw_batch.py`)"}
         for name, row in batch["results"].items():
+            # Through the daemon the work runs in its forked child: the caller's CPU and RSS say nothing.
+            elsewhere = name == "llm-exec-gpt via daemon"
+            cpu, steady_cpu, rss = (("in the daemon",) * 3 if elsewhere else
+                                    (f"{row['cpu_ms_per_task']:g}", f"{row['steady_cpu_ms_per_task']:g}",
+                                     f"{row['peak_rss_mb']:g} MB"))
             out.append(f"| {labels[name].format(v=row.get('version'))} | {row['wall_s']:g} s | {row['tasks_per_s']:g} "
-                       f"| {row['pct_of_ideal']:g} % | {row['cpu_ms_per_task']:g} | {row['steady_tasks_per_s']:g} "
-                       f"| {row['steady_pct_of_ideal']:g} % | {row['steady_cpu_ms_per_task']:g} "
-                       f"| {row['peak_rss_mb']:g} MB |")
+                       f"| {row['pct_of_ideal']:g} % | {cpu} | {row['steady_tasks_per_s']:g} "
+                       f"| {row['steady_pct_of_ideal']:g} % | {steady_cpu} | {rss} |")
         ours = batch["results"]["llm-exec-gpt"]
         goals.append(f"{mark(ours['steady_pct_of_ideal'] >= GOALS['pct_of_ideal'])} batch throughput in the steady "
                      f"state: {ours['steady_pct_of_ideal']:g} % of ideal (goal ≥ {GOALS['pct_of_ideal']} %)")
         ceiling = batch["results"].get("raw")
         within = f"; a bare stdlib client on the same emulator reaches {ceiling['pct_of_ideal']:g} %" if ceiling else ""
+        warm = batch["results"].get("llm-exec-gpt via daemon")
+        if warm:
+            within += f"; handed to a warm llm-exec-daemon, {warm['pct_of_ideal']:g} %"
         goals.append(f"{mark(ours['pct_of_ideal'] >= GOALS['pct_of_ideal'])} batch throughput counting the process "
                      f"start-up (interpreter and SDK import, {ours['startup_wall_ms'] - batch['latency_ms']:g} ms): "
                      f"{ours['pct_of_ideal']:g} % of ideal (goal ≥ {GOALS['pct_of_ideal']} %{within})")

@@ -18,7 +18,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common import BIN, ROOT, Sample, bench_python, emulator, executor_env, installed_version, log, measure, median, ms
+from common import (
+    BIN,
+    ROOT,
+    Sample,
+    bench_python,
+    emulator,
+    executor_env,
+    installed_version,
+    log,
+    measure,
+    median,
+    ms,
+    warm_daemon,
+)
 
 
 def tasks_file(path: Path, count: int) -> Path:
@@ -63,7 +76,10 @@ def run(runs: int, tasks: int, concurrency: int, latency_ms: float, with_rivals:
         full_input, one_input = tasks_file(work / "tasks.jsonl", tasks), tasks_file(work / "one.jsonl", 1)
         out = work / "out.jsonl"
         env = {**executor_env(url, work), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-        commands = {"llm-exec-gpt": [str(BIN / "llm-exec-gpt"), "--batch", "--concurrency", str(concurrency)],
+        ours = [str(BIN / "llm-exec-gpt"), "--batch", "--concurrency", str(concurrency)]
+        commands = {"llm-exec-gpt": ours,
+                    # The same command handed to a warm llm-exec-daemon: no SDK import before the first call.
+                    "llm-exec-gpt via daemon": ours,
                     # The emulator's ceiling: bare HTTP from a stdlib asyncio client, no SDK.
                     "raw": [sys.executable, str(ROOT / "scripts" / "bench" / "raw_batch.py"), f"{url}/v1",
                             str(concurrency)]}
@@ -75,19 +91,34 @@ def run(runs: int, tasks: int, concurrency: int, latency_ms: float, with_rivals:
             versions["litellm"] = installed_version(python, "litellm")
         samples: dict[str, dict[str, list[Sample]]] = {name: {"full": [], "one": []} for name in commands}
         rates: dict[str, list[float]] = {name: [] for name in commands}
-        for round_ in range(runs + 1):  # round 0 warms up
-            log(f"batch round {round_}/{runs}: {tasks} tasks, concurrency {concurrency}, latency {latency_ms:g} ms")
-            for name, argv in commands.items():
-                for kind, source, count in (("one", one_input, 1), ("full", full_input, tasks)):
-                    sample = measure(argv, env, source, stdout=out)
-                    done = successes(out)
-                    if sample.code != 0 or done != count:
-                        raise RuntimeError(f"{name}: exit {sample.code}, {done}/{count} tasks succeeded")
-                    if round_:
-                        samples[name][kind].append(sample)
-                        if kind == "full":
-                            rates[name].append(steady_rate(out))
+        daemon_dir = work / "daemon"
+        daemon_dir.mkdir()
+        with warm_daemon(env, daemon_dir) as socket_path:
+            envs = {name: env for name in commands}
+            envs["llm-exec-gpt via daemon"] = {**env, "LLM_EXEC_DAEMON": socket_path}
+            for round_ in range(runs + 1):  # round 0 warms up
+                log(f"batch round {round_}/{runs}: {tasks} tasks, concurrency {concurrency}, "
+                    f"latency {latency_ms:g} ms")
+                for name, argv in commands.items():
+                    measure_batch(name, argv, envs[name], round_, (one_input, full_input), tasks, out, samples,
+                                  rates)
     results = {name: {**view(s["full"], s["one"], rates[name], tasks, ideal), "version": versions.get(name)}
                for name, s in samples.items()}
     return {"runs": runs, "tasks": tasks, "concurrency": concurrency, "latency_ms": latency_ms,
             "ideal_tasks_per_s": round(ideal, 1), "results": results}
+
+
+def measure_batch(name: str, argv: list[str], env: dict[str, str], round_: int, inputs: tuple[Path, Path],
+                  tasks: int, out: Path, samples: dict[str, dict[str, list[Sample]]],
+                  rates: dict[str, list[float]]) -> None:
+    """One round of one command: the one-task run and the full run; round 0 is not kept."""
+    one_input, full_input = inputs
+    for kind, source, count in (("one", one_input, 1), ("full", full_input, tasks)):
+        sample = measure(argv, env, source, stdout=out)
+        done = successes(out)
+        if sample.code != 0 or done != count:
+            raise RuntimeError(f"{name}: exit {sample.code}, {done}/{count} tasks succeeded")
+        if round_:
+            samples[name][kind].append(sample)
+            if kind == "full":
+                rates[name].append(steady_rate(out))
