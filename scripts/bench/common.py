@@ -87,20 +87,15 @@ def emulator(latency_ms: float = 0) -> Iterator[str]:
 
 @contextmanager
 def warm_daemon(env: dict[str, str], directory: Path) -> Iterator[str]:
-    """An llm-exec-daemon on a private socket in `directory`, started with `env`; yields the socket
-    path (point LLM_EXEC_DAEMON at it) and stops the daemon afterwards."""
-    from llm_exec.daemon.lifecycle import answering_pid
+    """An llm-exec-daemon on a private socket in `directory`, started with `env` (as
+    scripts/bench_daemon.py starts its own); yields the socket path (point LLM_EXEC_DAEMON at it)
+    and stops the daemon afterwards."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_daemon import start_daemon
 
     socket_path = str(directory / "daemon.sock")
-    with open(directory / "daemon.log", "wb") as log_file:
-        proc = subprocess.Popen([str(BIN / "llm-exec-daemon"), "--foreground", "--socket", socket_path],
-                                env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+    proc = start_daemon(socket_path, str(directory / "daemon.log"), env)
     try:
-        deadline = time.monotonic() + 60
-        while answering_pid(socket_path) != proc.pid:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"llm-exec-daemon did not start:\n{(directory / 'daemon.log').read_text()}")
-            time.sleep(0.05)
         yield socket_path
     finally:
         proc.terminate()
