@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import LlmError, ResponseError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
-from ._stainless import translate_sdk_error
+from ._stainless_sdk_errors import translate_sdk_error
 from .base import BaseLlm, StreamItem, incomplete_stream, mapped_errors
 
 _FINISH: dict[str, FinishReason] = {

@@ -47,7 +47,7 @@ from typing import Any
 from ..errors import ResponseError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
-from ._sync_http import post_json
+from ._cancellable_requests import post_json
 from .base import BaseLlm
 
 DEFAULT_OUTPUT_PATH = "output"

@@ -20,7 +20,7 @@ from ..errors import ConfigurationError, ResponseError, ServiceUnavailableError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
 from ._http_errors import body_message
-from ._sync_http import parse_json, post_json, post_lines
+from ._cancellable_requests import parse_json, post_json, post_lines
 from .base import BaseLlm, StreamItem, incomplete_stream
 from .openai import OpenAiLlm
 

@@ -13,7 +13,7 @@ from ..errors import LlmError, ResponseError, ServiceUnavailableError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
 from ._http_errors import body_message
-from ._stainless import translate_sdk_error
+from ._stainless_sdk_errors import translate_sdk_error
 from .base import BaseLlm, StreamItem, incomplete_stream, mapped_errors
 
 _FINISH: dict[str, FinishReason] = {

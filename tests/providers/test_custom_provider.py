@@ -18,7 +18,7 @@ from llm_exec.errors import (
     ResponseError,
     ServiceUnavailableError,
 )
-from llm_exec.providers._sync_http import post_json
+from llm_exec.providers._cancellable_requests import post_json
 from llm_exec.providers.custom import CustomLlm
 from llm_exec.request import LlmRequest, Message
 from llm_exec.response import LlmResponse
