@@ -125,6 +125,10 @@ def run_batch(options: BatchOptions) -> int:
         output.close()
         if source is not sys.stdin.buffer:
             source.close()
+        from . import telemetry
+
+        if telemetry.active():
+            telemetry.flush()  # one span per line was recorded; delivered once, after the last result
 
 
 class BatchSession(Session):

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from . import telemetry
 from .config import Secrets, process_start_monotonic
 from .errors import CancelledError, ContentFilterError, LlmError, TaskSpecError
 from .providers.base import BaseLlm
@@ -164,6 +165,11 @@ class Task:
         self.state: str | None = None  # unknown until the call is set up
         self.cached = False
         self.dry_run: dict[str, Any] | None = None
+        # Kept only when traces or metrics are asked for (telemetry.active() reads three variables).
+        self.telemetry: telemetry.CallRecord | None = None
+        if telemetry.active():
+            self.telemetry = telemetry.CallRecord(
+                started_ns=time.time_ns() - int((time.monotonic() - started) * 1e9))
 
     @contextmanager
     def recording(self) -> Iterator[None]:
@@ -282,6 +288,13 @@ class Task:
             guard.finish(ledger_row(result, call), response.usage if response and not self.cached else None,
                          self.cost)
             guard.close()
+        if self.telemetry is not None:
+            record = self.telemetry
+            record.result, record.spec, record.request, record.secrets = result, call.task, self.request, self.secrets
+            if self.llm is not None:
+                record.provider_cls, record.base_url = type(self.llm), self.llm.base_url
+            record.ended_ns = time.time_ns()
+            telemetry.record(record)
         return result
 
     # -- the call -----------------------------------------------------------------------------------
@@ -323,6 +336,19 @@ class Task:
 
         async def attempt() -> LlmResponse:
             call.attempts += 1
+            if self.telemetry is None:
+                return await one_attempt()
+            timing = telemetry.Attempt(started_ns=time.time_ns())
+            self.telemetry.attempts.append(timing)
+            try:
+                return await one_attempt()
+            except BaseException as exc:
+                timing.error_type = exc.type if isinstance(exc, LlmError) else type(exc).__name__
+                raise
+            finally:
+                timing.ended_ns = time.time_ns()
+
+        async def one_attempt() -> LlmResponse:
             if not request.stream:
                 return await llm.generate(request)
             final: LlmResponse | None = None
@@ -382,6 +408,8 @@ def _run(options: RunOptions, started: float) -> int:
     result = task.result()
     output.result(result, secrets=task.secrets)
     output.close()
+    if task.telemetry is not None:
+        telemetry.flush()  # after the result is out: a slow collector never delays it
     return result.get("exit_code", 0)
 
 

@@ -90,6 +90,10 @@ class AnthropicLlm(BaseLlm):
     base_url_env_vars = ("ANTHROPIC_BASE_URL",)
     default_base_url = "https://api.anthropic.com"
     pricing_provider = "anthropic"
+    agent_types = ("anthropic-claude",)
+    provider_aliases = ("anthropic",)
+    executable = "llm-exec-claude"
+    gen_ai_provider = "anthropic"
 
     _client_instance: Any = None
 

@@ -71,6 +71,23 @@ class BaseLlm(ABC):
     #: genai-prices provider id; None = a local model with no price.
     pricing_provider: ClassVar[str | None] = None
 
+    # -- what the rest of llm_exec reads instead of naming providers (providers/registry.py) --------
+    #: Registry `type:` values served by this provider, besides its registered name itself.
+    agent_types: ClassVar[tuple[str, ...]] = ()
+    #: Other names `get_provider` accepts for it (e.g. the vendor's name for the executor's).
+    provider_aliases: ClassVar[tuple[str, ...]] = ()
+    #: Task-spec fields this provider reads as its own options (passed in LlmRequest.options and to
+    #: for_options); other providers' option fields are not.
+    option_fields: ClassVar[tuple[str, ...]] = ()
+    #: Its dedicated console script, when it has one; plugins run as `llm-exec run --provider NAME`.
+    executable: ClassVar[str | None] = None
+    #: Where the bundled emulator serves its wire format, relative to the emulator's root URL: the
+    #: value for its first base-URL variable (help texts, the demo, tests).
+    emulator_path: ClassVar[str] = ""
+    #: OpenTelemetry GenAI semantic conventions: `gen_ai.provider.name` and `gen_ai.operation.name`.
+    gen_ai_provider: ClassVar[str | None] = None  # None: the provider's `name`
+    gen_ai_operation: ClassVar[str] = "chat"
+
     def __init__(
         self,
         *,

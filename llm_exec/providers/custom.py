@@ -82,6 +82,9 @@ class CustomLlm(BaseLlm):
     default_base_url = None
     can_stream = False
     pricing_provider = None
+    option_fields = ("custom",)
+    executable = "llm-exec-custom"
+    emulator_path = "/custom"
 
     def _mapping(self, request: LlmRequest) -> Mapping[str, Any]:
         return request.options.get("custom") or self.options.get("custom") or {}

@@ -159,6 +159,11 @@ class GeminiLlm(BaseLlm):
     base_url_env_vars = ("GOOGLE_GEMINI_BASE_URL",)
     default_base_url = "https://generativelanguage.googleapis.com"
     pricing_provider = "google"
+    agent_types = ("google-gemini",)
+    provider_aliases = ("google",)
+    executable = "llm-exec-gemini"
+    gen_ai_provider = "gcp.gemini"
+    gen_ai_operation = "generate_content"
 
     _client_instance: Any = None
 

@@ -19,8 +19,8 @@ from ..config import check_endpoint, environ
 from ..errors import ConfigurationError, ResponseError, ServiceUnavailableError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
-from ._http_errors import body_message
 from ._cancellable_requests import parse_json, post_json, post_lines
+from ._http_errors import body_message
 from .base import BaseLlm, StreamItem, incomplete_stream
 from .openai import OpenAiLlm
 
@@ -43,6 +43,8 @@ class OllamaLlm(BaseLlm):
     base_url_env_vars = (OLLAMA_HOST_ENV,)
     default_base_url = f"http://localhost:{OLLAMA_DEFAULT_PORT}"
     pricing_provider = None
+    option_fields = ("api_style",)
+    gen_ai_provider = "ollama"
 
     @classmethod
     def resolve_base_url(cls, api_endpoint: str | None) -> str | None:
@@ -125,10 +127,15 @@ class OpenAiCompatibleLlm(OpenAiLlm):
     default_base_url = "http://localhost:8080/v1"  # llama.cpp llama-server's default port
     pricing_provider = None
     max_tokens_param = "max_tokens"  # compatible servers know max_tokens, not max_completion_tokens
+    gen_ai_provider = None  # not OpenAI's service: reported by its own name
 
 
 class LlamaLlm(OllamaLlm):
     """The `llm-exec-llama` entry point: serves as Ollama unless the API style says otherwise."""
+
+    agent_types = ("meta-llama",)
+    provider_aliases = ("ollama",)
+    executable = "llm-exec-llama"
 
     @classmethod
     def for_options(cls, options: Mapping[str, Any]) -> type[BaseLlm]:

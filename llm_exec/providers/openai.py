@@ -50,6 +50,11 @@ class OpenAiLlm(BaseLlm):
     base_url_env_vars = ("OPENAI_BASE_URL",)
     default_base_url = "https://api.openai.com/v1"
     pricing_provider = "openai"
+    agent_types = ("openai-gpt",)
+    provider_aliases = ("openai",)
+    executable = "llm-exec-gpt"
+    emulator_path = "/v1"
+    gen_ai_provider = "openai"
     #: OpenAI deprecated max_tokens (reasoning models reject it); compatible servers know only it.
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
 
