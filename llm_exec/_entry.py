@@ -33,9 +33,58 @@ def llama() -> None:
     _run("llama")
 
 
-def _run(executor: str) -> None:
+PROVIDER_ENV = "LLM_EXEC_PROVIDER"
+
+
+def umbrella() -> None:
+    """`llm-exec`. `llm-exec run --provider NAME [flags]` starts here without click, so that it
+    costs what `llm-exec-<provider>` costs (and takes the warm daemon the same way); every other
+    command, and `run` asking for help, is the click group in cli/tool.py."""
+    args = sys.argv[1:]
+    if args[:1] == ["run"]:
+        provider, flags = _provider_flag(args[1:])
+        if provider is None:
+            provider = os.environ.get(PROVIDER_ENV) or None
+        if provider is not None and provider.strip():
+            sys.argv = [sys.argv[0], *flags]  # what the executor (or the daemon's child) parses
+            _run(provider, f"llm-exec run --provider {provider}")
+        if not ({"-h", "--help"} & set(flags)):
+            # No provider given: the task's `provider` field names it, read by the runner.
+            sys.argv = [sys.argv[0], *flags]
+            from .cli.command import main
+
+            try:
+                main(None, "llm-exec run")
+            except SystemExit as exit_:
+                _exit_now(exit_.code)
+    from .cli.tool import main as tool
+
+    tool()
+
+
+def _provider_flag(args: list[str]) -> tuple[str | None, list[str]]:
+    """(--provider's value, the other arguments); the last --provider wins, as with click."""
+    provider: str | None = None
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "--":
+            rest += args[index - 1:]
+            break
+        if arg == "--provider" and index < len(args):
+            provider, index = args[index], index + 1
+        elif arg.startswith("--provider="):
+            provider = arg.partition("=")[2]
+        else:
+            rest.append(arg)
+    return provider, rest
+
+
+def _run(executor: str, program: str | None = None) -> None:
     """Exit with the code of the task: run by the daemon if one takes it, else in this process."""
-    program = f"llm-exec-{executor}"
+    program = program or f"llm-exec-{executor}"
     from .daemon.client import forward
 
     code = forward(executor, program)

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import gc
 import json
-import os
 import signal
 import sys
 import threading
@@ -34,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .config import Secrets
-from .errors import CancelledError, ConfigurationError, LlmError, TaskSpecError
+from .edge import internal_error, raising
+from .errors import CancelledError, ConfigurationError, TaskSpecError
 from .providers.base import BaseLlm
 from .request import LlmRequest
 from .result import Output, build_result
@@ -187,7 +187,7 @@ class BatchSession(Session):
             try:
                 await llm.aclose()
             except Exception as exc:  # closing is best effort: every result is already written
-                if os.environ.get("LLM_EXEC_RAISE"):
+                if raising():
                     raise
                 self.log(self.secrets, f"closing {llm.name} client: {type(exc).__name__}: {exc}")
         self._store.close()
@@ -318,15 +318,9 @@ class Batch:
         try:
             result = task.result()
         except Exception as exc:  # a bug of ours: this line still gets its one result
-            if os.environ.get("LLM_EXEC_RAISE"):
-                raise
-            import traceback
-
-            trace = "".join(traceback.format_exception(exc))
-            self.session.log(task.secrets, f"line {number}: internal error:\n{trace}")
+            error = internal_error(exc, lambda message: self.session.log(task.secrets, f"line {number}: {message}"))
             result = build_result(provider=task.call.provider, task=task.call.task, model=task.call.model,
-                                  elapsed=time.monotonic() - task.started, attempts=task.call.attempts,
-                                  error=LlmError(f"internal error: {type(exc).__name__}: {exc}"))
+                                  elapsed=time.monotonic() - task.started, attempts=task.call.attempts, error=error)
         self._finished(index, result, task.secrets)
 
     def _line_done(self, line: asyncio.Task[None]) -> None:

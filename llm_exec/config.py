@@ -16,17 +16,18 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
-# Every environment variable that can hold a credential, for any provider.
-KNOWN_KEY_VARS: tuple[str, ...] = (
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_AUTH_TOKEN",
-    "OPENAI_API_KEY",
-    "GOOGLE_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_GENAI_API_KEY",
-    "OLLAMA_API_KEY",
-    "LLM_EXEC_CUSTOM_API_KEY",
-)
+# Variables whose name says they hold a credential, for any provider, built-in or plugin
+# (ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, MISTRAL_API_KEY, ...): their values are scrubbed from
+# everything we print, because an error body or an SDK message can echo any of them, not only the
+# executor's own. A provider's declared key_env_vars and a spec's api_key_env are added by name.
+_CREDENTIAL_NAME = re.compile(r"(?:^|_)(?:API_?KEY|KEY|TOKEN|AUTH_TOKEN|SECRET|PASSWORD|PASSWD)$", re.IGNORECASE)
+
+
+def credential_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """The set environment variables whose name marks them as credentials."""
+    env = os.environ if env is None else env
+    return [name for name in env if _CREDENTIAL_NAME.search(name)]
+
 
 REDACTED = "[REDACTED]"
 # Values shorter than this are not scrubbed: redacting "a" would mangle every message.
@@ -65,7 +66,7 @@ class Secrets:
     @classmethod
     def from_env(cls, extra_vars: Iterable[str] = (), env: Mapping[str, str] | None = None) -> Secrets:
         env = os.environ if env is None else env
-        names = set(KNOWN_KEY_VARS) | set(extra_vars)
+        names = set(credential_variables(env)) | set(extra_vars)
         found = {env[name] for name in names if env.get(name)}
         # Longest first, so a key that contains another is replaced whole.
         return cls(tuple(sorted((v for v in found if len(v) >= _MIN_SECRET_LENGTH), key=len, reverse=True)))

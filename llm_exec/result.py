@@ -23,7 +23,7 @@ def utc_timestamp() -> str:
 
 def build_result(
     *,
-    provider: str,
+    provider: str | None,
     task: dict[str, Any] | None,
     model: str | None,
     elapsed: float,

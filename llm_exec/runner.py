@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import telemetry
 from .config import Secrets, process_start_monotonic
-from .errors import CancelledError, ContentFilterError, LlmError, TaskSpecError
+from .errors import CancelledError, ConfigurationError, ContentFilterError, LlmError
 from .providers.base import BaseLlm
 from .providers.registry import get_provider
 from .request import LlmRequest
 from .response import LlmResponse
 from .result import Output, build_result
 from .retry import Deadline, RetryPolicy, Sleep, call_with_retries
-from .task import TaskSpec, estimate_prompt_tokens, max_spec_bytes, parse_task
+from .task import TaskSpec, estimate_prompt_tokens, parse_task, read_spec
 
 if TYPE_CHECKING:
     from .state.guard import Guard, GuardConfig, SharedStore
@@ -45,7 +45,8 @@ PROCESS_START = process_start_monotonic()
 
 @dataclass(frozen=True)
 class RunOptions:
-    executor: str  # registry name: claude, gpt, gemini, custom, llama
+    # The registered provider name (providers/registry.py); None: the task's `provider` field names it.
+    executor: str | None
     program: str  # for messages on stderr, e.g. "llm-exec-claude"
     input_path: str | None = None
     output_path: str | None = None
@@ -74,23 +75,6 @@ class _Call:
     partial: list[str] | None = None
 
 
-def _read_input(path: str | None) -> bytes:
-    """The spec's bytes, reading at most one byte past the size limit (bounded memory)."""
-    limit = max_spec_bytes()
-    if path and path != "-":
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    else:
-        data = sys.stdin.buffer.read(limit + 1)
-        if len(data) > limit:
-            # Drain the rest without keeping it, so the writer sees its input consumed, not EPIPE.
-            while sys.stdin.buffer.read(1 << 20):
-                pass
-    if len(data) > limit:
-        raise TaskSpecError(f"task spec is larger than the limit of {limit} bytes (LLM_EXEC_MAX_SPEC_BYTES)")
-    return data
-
-
 def _log(program: str, secrets: Secrets, message: str) -> None:
     try:
         sys.stderr.write(secrets.redact(f"{program}: {message}\n"))
@@ -111,7 +95,7 @@ class Session:
                  sleep: Sleep = asyncio.sleep) -> None:
         self.provider_cls = get_provider(executor)
         self.program = program
-        self.secrets = Secrets.from_env()
+        self.secrets = Secrets.from_env(self.provider_cls.key_env_vars)
         if stream:
             self.stream = True
         self.dry_run = dry_run
@@ -185,12 +169,9 @@ class Task:
         except Terminated:
             self.error = CancelledError("cancelled by SIGTERM")
         except Exception as exc:  # a bug of ours: still one valid result, and a traceback on stderr
-            if os.environ.get("LLM_EXEC_RAISE"):
-                raise
-            import traceback
+            from .edge import internal_error
 
-            self._log("internal error:\n" + "".join(traceback.format_exception(exc)))
-            self.error = LlmError(f"internal error: {type(exc).__name__}: {exc}")
+            self.error = internal_error(exc, self._log)
 
     def _log(self, message: str) -> None:
         self.session.log(self.secrets, f"{self.label}: {message}" if self.label else message)
@@ -204,7 +185,7 @@ class Task:
             self.spec = spec
             self.call.task = dict(spec.raw)
             if spec.get("api_key_env"):
-                self.secrets = Secrets.from_env([spec.get("api_key_env")])
+                self.secrets = Secrets.from_env([*self.session.provider_cls.key_env_vars, spec.get("api_key_env")])
             return True
         return False
 
@@ -220,9 +201,10 @@ class Task:
     def _set_up(self) -> bool:
         session, spec = self.session, self.spec
         assert spec is not None
-        provider_cls = session.provider_cls.for_options(_provider_options(spec))
+        option_fields = session.provider_cls.option_fields
+        provider_cls = session.provider_cls.for_options(spec.provider_options(option_fields))
         self.call.provider = provider_cls.name
-        request = spec.to_request(provider_cls.default_model)
+        request = spec.to_request(provider_cls.default_model, option_fields)
         if session.stream is not None and request.stream != session.stream:
             request = replace(request, stream=session.stream)
         self.request = request
@@ -398,11 +380,20 @@ def run(options: RunOptions) -> int:
 
 
 def _run(options: RunOptions, started: float) -> int:
-    session = Session(options.executor, options.program, stream=options.stream, dry_run=options.dry_run,
+    read: Callable[[], bytes] = lambda: read_spec(options.input_path)  # noqa: E731
+    executor = options.executor
+    if executor is None:
+        try:
+            data = read()
+            executor = provider_named_by(data)
+        except LlmError as error:
+            return _early_failure(options, started, error)
+        read = lambda: data  # noqa: E731
+    session = Session(executor, options.program, stream=options.stream, dry_run=options.dry_run,
                       sleep=options.sleep)
     output = Output(options.output_path, session.secrets, pretty=options.pretty)
     task = Task(session, started, emit=output.delta)
-    if task.prepare(lambda: _read_input(options.input_path)):
+    if task.prepare(read):
         with task.recording():  # a signal can also land outside the task, in the event loop itself
             asyncio.run(_cancellable(task.execute()))
     result = task.result()
@@ -411,6 +402,29 @@ def _run(options: RunOptions, started: float) -> int:
     if task.telemetry is not None:
         telemetry.flush()  # after the result is out: a slow collector never delays it
     return result.get("exit_code", 0)
+
+
+def provider_named_by(data: bytes) -> str:
+    """The provider a task names in its `provider` field (`llm-exec run` without --provider)."""
+    spec = parse_task(data)  # a spec error is reported as such, before any provider is known
+    name = spec.get("provider")
+    if not name:
+        raise ConfigurationError("no provider given: pass --provider NAME, set LLM_EXEC_PROVIDER, or name one in"
+                                 " the task's `provider` field (`llm-exec providers` lists them)",
+                                 field="provider", error_type="missing_provider")
+    get_provider(name)  # an unknown or broken provider is a configuration error, named here
+    return str(name)
+
+
+def _early_failure(options: RunOptions, started: float, error: LlmError) -> int:
+    """One result for a task that failed before its provider was known."""
+    secrets = Secrets.from_env()
+    _log(options.program, secrets, f"{error.type}: {error.message} -> exit {error.exit_code}")
+    output = Output(options.output_path, secrets, pretty=options.pretty)
+    output.result(build_result(provider=None, task=None, model=None, elapsed=time.monotonic() - started,
+                               attempts=0, error=error))
+    output.close()
+    return error.exit_code
 
 
 def ledger_row(result: dict[str, Any], call: _Call) -> dict[str, Any]:
@@ -426,10 +440,6 @@ def ledger_row(result: dict[str, Any], call: _Call) -> dict[str, Any]:
     task = call.task or {}
     row["prompt"] = task.get("prompt") or task.get("description")
     return row
-
-
-def _provider_options(spec: TaskSpec) -> dict[str, Any]:
-    return {k: spec.get(k) for k in ("api_style", "custom") if spec.get(k) is not None}
 
 
 def _estimate(llm: BaseLlm, request: LlmRequest, spec: TaskSpec, with_cost: bool) -> tuple[int, float | None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -28,6 +28,26 @@ SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 def max_spec_bytes() -> int:
     override = os.environ.get("LLM_EXEC_MAX_SPEC_BYTES", "")
     return int(override) if override.isdigit() else MAX_SPEC_BYTES
+
+
+def read_spec(path: str | None) -> bytes:
+    """The spec's bytes from `path` (None or "-": stdin), reading at most one byte past the size
+    limit, so memory stays bounded whatever is piped in."""
+    import sys
+
+    limit = max_spec_bytes()
+    if path and path != "-":
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    else:
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            # Drain the rest without keeping it, so the writer sees its input consumed, not EPIPE.
+            while sys.stdin.buffer.read(1 << 20):
+                pass
+    if len(data) > limit:
+        raise TaskSpecError(f"task spec is larger than the limit of {limit} bytes (LLM_EXEC_MAX_SPEC_BYTES)")
+    return data
 
 
 @cache
@@ -221,7 +241,11 @@ class TaskSpec:
             return None
         return render_task_prompt(self.raw)
 
-    def to_request(self, default_model: str) -> LlmRequest:
+    def provider_options(self, option_fields: Sequence[str]) -> dict[str, Any]:
+        """The spec's values for the option fields a provider declares (BaseLlm.option_fields)."""
+        return {name: self.raw[name] for name in option_fields if self.raw.get(name) is not None}
+
+    def to_request(self, default_model: str, option_fields: Sequence[str] = ()) -> LlmRequest:
         messages: list[Message] = []
         if self.raw.get("system"):
             messages.append(Message("system", self.raw["system"]))
@@ -229,7 +253,6 @@ class TaskSpec:
         prompt = self.user_prompt()
         if prompt is not None:
             messages.append(Message("user", prompt))
-        options = {k: self.raw[k] for k in ("api_style", "custom") if k in self.raw}
         return LlmRequest(
             messages=tuple(messages),
             model=self.raw.get("model") or default_model,
@@ -239,7 +262,7 @@ class TaskSpec:
             stop=tuple(self.raw.get("stop", ())),
             seed=self.raw.get("seed"),
             stream=self.stream,
-            options=options,
+            options=self.provider_options(option_fields),
         )
 
 

@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 
-from llm_exec.config import KNOWN_KEY_VARS
 from llm_exec.emulator import Emulator
+from llm_exec.providers.registry import BUILTIN, get_provider
+
+# Every key variable the built-in providers declare.
+KNOWN_KEY_VARS = tuple(dict.fromkeys(v for name in BUILTIN for v in get_provider(name).key_env_vars))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
@@ -37,7 +40,7 @@ TEST_KEYS = {
 
 # Variables that would point a test at a real service, or change behaviour, if inherited.
 SCRUBBED_ENV = (
-    *KNOWN_KEY_VARS,
+    *KNOWN_KEY_VARS, "ANTHROPIC_AUTH_TOKEN",
     "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "OLLAMA_HOST",
     "LLM_EXEC_CUSTOM_ENDPOINT", "LLM_EXEC_LLAMA_API_STYLE", "LLM_EXEC_LLAMA_BASE_URL", "LLM_EXEC_RAISE",
     "LLM_EXEC_STATE", "LLM_EXEC_STATE_URL", "LLM_EXEC_STATE_DIR", "LLM_EXEC_CACHE", "LLM_EXEC_RPM", "LLM_EXEC_TPM",

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from llm_exec.config import KNOWN_KEY_VARS
 from llm_exec.emulator import Emulator
 
-from .conftest import BIN_DIR, EXECUTORS, emulator_env, result_validator, run_executor, subprocess_env
+from .conftest import BIN_DIR, EXECUTORS, KNOWN_KEY_VARS, emulator_env, result_validator, run_executor, subprocess_env
 
 STREAMING = ("claude", "gpt", "gemini", "llama")
 SPEC = {"task_id": "h-1", "prompt": "one two three four five six seven eight", "max_tokens": 100}

@@ -6,19 +6,17 @@ hands everything else to `main` here; both end in routing.router.route with the 
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import traceback
 from typing import Any
 
 import click
 
 from .. import __version__
-from ..errors import CancelledError, ConfigurationError, LlmError
+from ..edge import guarded
 from ..routing.listing import ListOptions, list_agents
 from ..routing.router import PROGRAM, RouteOptions, route
-from .route import fail
+from .options import print_schema
+from .route import fail, log
 
 HELP = """Route one task to the best agent in the registry, run its executor and print one result JSON.
 
@@ -42,15 +40,6 @@ Examples:
 """
 
 
-def _print_schema(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is None or ctx.resilient_parsing:
-        return
-    from ..task import load_schema
-
-    click.echo(json.dumps(load_schema(value), indent=2))
-    ctx.exit(0)
-
-
 @click.group(name=PROGRAM, help=HELP, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--registry", "registry_path", type=click.Path(dir_okay=False), metavar="FILE",
@@ -66,7 +55,7 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: str | None
               help="Write the result (and stream lines) to FILE instead of stdout.")
 @click.option("--stream", is_flag=True, help="Stream the chosen executor's delta lines, then the result line.")
 @click.option("--pretty", is_flag=True, help="Indent the result object.")
-@click.option("--schema", type=click.Choice(["task", "result", "registry"]), callback=_print_schema,
+@click.option("--schema", type=click.Choice(["task", "result", "registry"]), callback=print_schema,
               expose_value=False, is_eager=True, help="Print a JSON Schema and exit.")
 @click.version_option(__version__, "--version", prog_name=PROGRAM, message="%(prog)s %(version)s")
 @click.pass_context
@@ -92,16 +81,6 @@ def agents(ctx: click.Context, registry_path: str | None, as_json: bool) -> int:
 def main(args: list[str]) -> None:
     """Run the click command: exit with the route's code. A bad flag is a configuration error
     (exit 2) and a bug of ours an internal error (exit 1); both still write one result object."""
-    try:
-        code: Any = cli.main(args=args, prog_name=PROGRAM, standalone_mode=False)
-    except click.ClickException as exc:
-        field = getattr(getattr(exc, "param", None), "name", None)
-        code = fail(ConfigurationError(exc.format_message(), field=field, error_type="usage_error"))
-    except click.exceptions.Abort:
-        code = fail(CancelledError("aborted"))
-    except Exception as exc:
-        if os.environ.get("LLM_EXEC_RAISE"):
-            raise
-        traceback.print_exc(file=sys.stderr)
-        code = fail(LlmError(f"internal error: {type(exc).__name__}: {exc}"))
+    code: Any = guarded(lambda: cli.main(args=args, prog_name=PROGRAM, standalone_mode=False), fail, log,
+                        click=True)
     sys.exit(code if isinstance(code, int) else 0)

@@ -7,14 +7,13 @@ straight to the runner (click's import and building the command cost ~10 ms of e
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config import Secrets
-from ..errors import CancelledError, ConfigurationError, LlmError
+from ..errors import LlmError
 from ..providers.registry import get_provider
 from ..result import Output, build_result
 from ..runner import PROCESS_START, RunOptions, run
@@ -25,23 +24,34 @@ if TYPE_CHECKING:
 EXAMPLE = """\b
 Example (runs against the bundled emulator, no key needed):
   llm-exec-emulator --port 8765 &
-  export {key_var}=test {url_var}={emulator_url}
+  export {settings}
   echo '{{"task_id": "t1", "prompt": "Say hello"}}' | {program}
 """
 
-_EMULATOR_URLS = {
-    "claude": "http://127.0.0.1:8765",
-    "gpt": "http://127.0.0.1:8765/v1",
-    "gemini": "http://127.0.0.1:8765",
-    "custom": "http://127.0.0.1:8765/custom",
-    "llama": "http://127.0.0.1:8765",
-}
+EMULATOR_ROOT = "http://127.0.0.1:8765"
 
 
-def _help_text(executor: str, program: str) -> str:
+SPEC_NAMED_HELP = """Run one LLM task with the provider it names and print one result JSON on stdout.
+
+The provider comes from --provider NAME, else $LLM_EXEC_PROVIDER, else the task's `provider` field
+(`llm-exec providers` lists the installed ones, plugins included). Every other flag is the
+executors' own (see `llm-exec run --provider NAME --help`). Exit codes: 0 success, 1 execution error,
+2 configuration error (no or unknown provider included), 3 task-spec error.
+
+\b
+Examples:
+  echo '{"prompt": "Say hello"}' | llm-exec run --provider gpt
+  echo '{"provider": "claude", "prompt": "Say hello"}' | llm-exec run --stream
+  LLM_EXEC_PROVIDER=gemini llm-exec run --batch < tasks.jsonl
+"""
+
+
+def _help_text(executor: str | None, program: str) -> str:
+    if executor is None:
+        return SPEC_NAMED_HELP
     provider = get_provider(executor)
-    key_var = provider.key_env_vars[0] if provider.key_env_vars else "LLM_EXEC_CUSTOM_API_KEY"
-    url_var = provider.base_url_env_vars[0] if provider.base_url_env_vars else "OLLAMA_HOST"
+    settings = [f"{name}=test" for name in provider.key_env_vars[:1]]
+    settings += [f"{name}={EMULATOR_ROOT}{provider.emulator_path}" for name in provider.base_url_env_vars[:1]]
     notes = (provider.__doc__ or "").strip().splitlines()[0] if provider.__doc__ else ""
     lines = [
         f"Run one LLM task with {provider.name} and print one result JSON on stdout.",
@@ -69,26 +79,14 @@ def _help_text(executor: str, program: str) -> str:
     ]
     if notes:
         lines += ["", notes]
-    lines += ["", EXAMPLE.format(key_var=key_var, url_var=url_var, emulator_url=_EMULATOR_URLS.get(executor, ""),
-                                 program=program)]
+    lines += ["", EXAMPLE.format(settings=" ".join(settings), program=program)]
     return "\n".join(lines)
 
 
-def _print_schema(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is None or ctx.resilient_parsing:
-        return
-    import json
-
+def make_command(executor: str | None, program: str, started: float = PROCESS_START) -> click.Command:
     import click
 
-    from ..task import load_schema
-
-    click.echo(json.dumps(load_schema(value), indent=2))
-    ctx.exit(0)
-
-
-def make_command(executor: str, program: str) -> click.Command:
-    import click
+    from .options import print_schema
 
     @click.command(name=program, help=_help_text(executor, program),
                    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -100,7 +98,7 @@ def make_command(executor: str, program: str) -> click.Command:
                   help='Stream: NDJSON {"type":"delta","text":...} lines, then the result line.')
     @click.option("--dry-run", is_flag=True,
                   help="Validate and print the provider request that would be sent (key redacted); no network.")
-    @click.option("--schema", type=click.Choice(["task", "result"]), callback=_print_schema,
+    @click.option("--schema", type=click.Choice(["task", "result"]), callback=print_schema,
                   expose_value=False, is_eager=True, help="Print the task or result JSON Schema and exit.")
     @click.option("--pretty", is_flag=True, help="Indent the result object.")
     @click.option("--batch", is_flag=True,
@@ -115,10 +113,12 @@ def make_command(executor: str, program: str) -> click.Command:
                 raise click.UsageError("--concurrency needs --batch")
             return run(RunOptions(executor=executor, program=program, input_path=input_path,
                                   output_path=output_path, stream=stream, dry_run=dry_run, pretty=pretty,
-                                  started=PROCESS_START))
+                                  started=started))
         for flag, given in (("--stream", stream), ("--pretty", pretty)):
             if given:
                 raise click.UsageError(f"{flag} cannot be combined with --batch (one result object per line)")
+        if executor is None:
+            raise click.UsageError("--batch needs the provider from --provider NAME or LLM_EXEC_PROVIDER")
         from ..batch import DEFAULT_CONCURRENCY, BatchOptions, run_batch
 
         return run_batch(BatchOptions(executor=executor, program=program, input_path=input_path,
@@ -128,46 +128,39 @@ def make_command(executor: str, program: str) -> click.Command:
     return command
 
 
-def main(executor: str, program: str, argv: list[str] | None = None) -> None:
-    """Console-script entry: exit with the runner's code. A bad flag is a configuration error
-    (exit 2) and a bug of ours an internal error (exit 1); both still write one result object."""
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        if args:
-            code: Any = _parse_and_run(executor, program, args)
-        else:  # nothing to parse
-            code = run(RunOptions(executor=executor, program=program, started=PROCESS_START))
-    except Exception as exc:
-        if os.environ.get("LLM_EXEC_RAISE"):
-            raise
-        import traceback
+def main(executor: str | None, program: str, argv: list[str] | None = None, *,
+         started: float = PROCESS_START) -> None:
+    """Console-script entry: exit with the runner's code. `started` is when the deadline starts
+    counting: this process's start, or (the warm daemon's child) the caller's. A bad flag is a
+    configuration error (exit 2) and a bug of ours an internal error (exit 1); both still write one
+    result object."""
+    from ..edge import guarded
 
-        traceback.print_exc(file=sys.stderr)
-        code = _fail(executor, program, LlmError(f"internal error: {type(exc).__name__}: {exc}"))
+    args = sys.argv[1:] if argv is None else argv
+
+    def fail(error: LlmError) -> int:
+        return _fail(executor, program, error, started)
+
+    def log(message: str) -> None:
+        sys.stderr.write(Secrets.from_env().redact(f"{program}: {message}\n"))
+
+    if args:
+        code: Any = guarded(lambda: make_command(executor, program, started).main(
+            args=args, prog_name=program, standalone_mode=False), fail, log, click=True)
+    else:  # nothing to parse: no click
+        code = guarded(lambda: run(RunOptions(executor=executor, program=program, started=started)), fail, log)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _parse_and_run(executor: str, program: str, args: list[str]) -> Any:
-    import click
-
-    try:
-        return make_command(executor, program).main(args=args, prog_name=program, standalone_mode=False)
-    except click.ClickException as exc:
-        field = getattr(getattr(exc, "param", None), "name", None)
-        return _fail(executor, program, ConfigurationError(exc.format_message(), field=field, error_type="usage_error"))
-    except click.exceptions.Abort:
-        return _fail(executor, program, CancelledError("aborted"))
-
-
-def _fail(executor: str, program: str, error: LlmError) -> int:
+def _fail(executor: str | None, program: str, error: LlmError, started: float) -> int:
     """The result object for a failure outside the runner (flag parsing, start-up)."""
     secrets = Secrets.from_env()
     sys.stderr.write(secrets.redact(f"{program}: {error.type}: {error.message}\n"))
     try:
-        provider = get_provider(executor).name
+        provider = get_provider(executor).name if executor else None
     except Exception:  # the failure may be this very lookup
         provider = executor
     Output(None, secrets).result(build_result(
-        provider=provider, task=None, model=None, elapsed=time.monotonic() - PROCESS_START,
+        provider=provider, task=None, model=None, elapsed=time.monotonic() - started,
         attempts=0, error=error))
     return error.exit_code

@@ -87,15 +87,9 @@ def main(argv: list[str] | None = None) -> None:
 
         click_main(args)
         return
-    try:
-        code = _run(options)
-    except Exception as exc:
-        if os.environ.get("LLM_EXEC_RAISE"):
-            raise
-        import traceback  # deferred: error path only
+    from ..edge import guarded
 
-        traceback.print_exc(file=sys.stderr)
-        code = fail(LlmError(f"internal error: {type(exc).__name__}: {exc}"))
+    code = guarded(lambda: _run(options), fail, log)
     # The process ends here: spare interpreter shutdown the collector's passes over every object
     # the imports made (~7 ms). Finalisers, atexit handlers and flushing still run.
     gc.freeze()
@@ -119,6 +113,10 @@ def _run(options: RouteOptions) -> int:
         sys.stdout = _PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
         sys.stderr = _PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
         sys.exit(1)
+
+
+def log(message: str) -> None:
+    sys.stderr.write(Secrets.from_env().redact(f"{PROGRAM}: {message}\n"))
 
 
 def fail(error: LlmError) -> int:

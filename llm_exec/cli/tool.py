@@ -47,3 +47,12 @@ def stats(as_json: bool, since_days: float | None, by: str) -> None:
         click.echo(f"{len(rows)} calls in {store.location}")
         if summary:
             click.echo(render_table(summary, groups))
+
+
+def _register_commands() -> None:
+    from .run_command import run
+
+    main.add_command(run)
+
+
+_register_commands()

@@ -24,7 +24,6 @@ import traceback
 from collections.abc import Callable
 from typing import NoReturn
 
-from .. import runner
 from ..cli import command
 from ..config import process_start_monotonic
 from .protocol import EXIT, STDIO_FDS, TaskRequest, encode_line
@@ -37,7 +36,7 @@ def run_task(request: TaskRequest, stdio: list[int], caller_pid: int, connection
     code = 1
     try:
         _become_caller(request, stdio, caller_pid, close_inherited)
-        code = _run_command(request)
+        code = _run_command(request, process_start_monotonic(caller_pid))
     except BaseException:  # a failure to set up (a bug of ours): tell the caller on its stderr
         traceback.print_exc()
     finally:
@@ -77,15 +76,13 @@ def _become_caller(request: TaskRequest, stdio: list[int], caller_pid: int,
     os.chdir(request.cwd)
     os.umask(request.umask)
     sys.argv = request.argv
-    # timeout_seconds counts from the caller's process start, not from this fork: the one-shot
-    # modules took PROCESS_START at import (in the daemon), so point them at the caller's.
-    runner.PROCESS_START = command.PROCESS_START = process_start_monotonic(caller_pid)
 
 
-def _run_command(request: TaskRequest) -> int:
-    """What a one-shot executor runs, with its exit status as the interpreter would compute it."""
+def _run_command(request: TaskRequest, started: float) -> int:
+    """What a one-shot executor runs, with its exit status as the interpreter would compute it.
+    timeout_seconds counts from `started`, the caller's process start, not from this fork."""
     try:
-        command.main(request.executor, request.program)
+        command.main(request.executor, request.program, started=started)
     except SystemExit as exit_:
         if exit_.code is None or isinstance(exit_.code, int):
             return exit_.code or 0

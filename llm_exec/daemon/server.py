@@ -23,7 +23,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..providers.registry import BUILTIN
+from ..errors import ConfigurationError
+from ..providers.registry import find_entry
 from .child import run_task
 from .protocol import (
     EXIT,
@@ -239,8 +240,10 @@ class Daemon:
     def _problem_with(self, request: TaskRequest, caller: _Caller) -> str | None:
         if request.identity != self.identity:
             return f"serves {self.identity.decode(errors='replace')}, not {request.identity.decode(errors='replace')}"
-        if request.executor not in BUILTIN:
-            return f"unknown executor {request.executor!r}"
+        try:
+            find_entry(request.executor)  # a built-in or an installed plugin
+        except ConfigurationError as exc:
+            return exc.message
         if len(caller.stdio) != len(STDIO_FDS):
             return f"expected {len(STDIO_FDS)} descriptors (stdin, stdout, stderr), got {len(caller.stdio)}"
         if not os.path.isdir(request.cwd):

@@ -23,24 +23,38 @@ if TYPE_CHECKING:
     from ..state import StateStore
 
 
-def program(executor: str) -> str:
-    return f"llm-exec-{executor}"
+# The umbrella command that runs any provider, for those without an executable of their own (plugins).
+UMBRELLA = "llm-exec"
 
 
-def executor_path(executor: str) -> str:
-    """The executor installed next to this interpreter (the same virtualenv), else on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), program(executor))
+def command_line(executor: str, facts: ProviderFacts | None = None) -> list[str]:
+    """How to run `executor` (a registered provider name): its own console script when its class
+    declares one (`executable`), else `llm-exec run --provider NAME`."""
+    own = (facts or ProviderFacts()).executable(executor)
+    return [own] if own else [UMBRELLA, "run", "--provider", executor]
+
+
+def program(executor: str, facts: ProviderFacts | None = None) -> str:
+    """The command as a user would type it, for messages and listings."""
+    return " ".join(command_line(executor, facts))
+
+
+def executor_command(executor: str, facts: ProviderFacts | None = None) -> list[str]:
+    """The argv that runs `executor`, its program installed next to this interpreter (the same
+    virtualenv), else found on PATH."""
+    first, *rest = command_line(executor, facts)
+    beside = os.path.join(os.path.dirname(sys.executable), first)
     if os.path.isfile(beside):
-        return beside
+        return [beside, *rest]
     import shutil  # deferred: only needed when the executor is not beside the interpreter
 
-    found = shutil.which(program(executor))
+    found = shutil.which(first)
     if found is None:
         raise ConfigurationError(
-            f"{program(executor)} not found next to {sys.executable} nor on PATH",
+            f"{first} not found next to {sys.executable} nor on PATH",
             field="type", error_type="executor_not_found",
         )
-    return found
+    return [found, *rest]
 
 
 # Per-1M prices are read off two small estimates: small enough to stay below any context tier.

@@ -5,7 +5,7 @@ llama one loads asyncio, ~20 ms), and the circuit check needs each agent's break
 provider class derives from the environment (base-URL variables, llama's API style). So the
 answers are kept in the route cache (_cache.py, invalidated by any change to llm_exec's code):
 
-- class attributes (`default_model`, `pricing_provider`), per executor;
+- class attributes (`default_model`, `pricing_provider`, `executable`), per executor;
 - per environment (a SHA-256 of every variable but the shell's `$_`, `$PWD`, `$OLDPWD` and
   `$SHLVL`, so any other change to the environment is a miss):
   the (provider name, breaker key) of each agent's calls, and the breaker settings that
@@ -91,9 +91,11 @@ class ProviderFacts:
         data = self._load()
         facts = data["static"].get(executor)
         if not (isinstance(facts, dict) and isinstance(facts.get("default_model"), str)
-                and isinstance(facts.get("pricing_provider"), str | None)):
+                and isinstance(facts.get("pricing_provider"), str | None)
+                and isinstance(facts.get("executable"), str | None)):
             cls = provider_class(executor)
-            facts = {"default_model": cls.default_model, "pricing_provider": cls.pricing_provider}
+            facts = {"default_model": cls.default_model, "pricing_provider": cls.pricing_provider,
+                     "executable": cls.executable}
             data["static"][executor] = facts
             self._save()
         return facts
@@ -103,6 +105,9 @@ class ProviderFacts:
 
     def pricing_provider(self, executor: str) -> str | None:
         return self._static(executor)["pricing_provider"]
+
+    def executable(self, executor: str) -> str | None:
+        return self._static(executor)["executable"]
 
     # -- answers read from the environment -------------------------------------------------------
 

@@ -23,15 +23,6 @@ from typing import Any
 from ..config import environ
 from ..errors import ConfigurationError, TaskSpecError
 
-# Agent type -> executor name (llm-exec-<name>, and the provider registry's key).
-EXECUTOR_OF_TYPE: dict[str, str] = {
-    "anthropic-claude": "claude",
-    "openai-gpt": "gpt",
-    "google-gemini": "gemini",
-    "meta-llama": "llama",
-    "custom": "custom",
-}
-
 REGISTRY_ENV = "LLM_EXEC_REGISTRY"
 LOCAL_REGISTRY = "llm-exec.yaml"
 # A registry is a hand-written config file; anything this large is a mistake, not a registry.
@@ -71,6 +62,9 @@ class Agent:
     rpm: float | None = None
     tpm: float | None = None
     budget: Mapping[str, float] = field(default_factory=dict)  # {"daily_usd": x, "monthly_usd": y}
+    # Tokens the agent's model takes (prompt + output); None = unknown. Decides the failover after
+    # context_length_exceeded (spawn.py): only agents with a larger known window are tried.
+    context_window: int | None = None
 
     def spec_defaults(self) -> dict[str, Any]:
         """The task-spec fields this agent contributes; the task's own fields win over them."""
@@ -143,21 +137,22 @@ def load_registry(explicit: str | None = None) -> Registry:
 
 
 def parse_registry(data: bytes | str, path: str = "<registry>") -> Registry:
-    document, agent_lines = _validated(data, path)
-    return _build(document, agent_lines, path)
+    document, agent_lines, executors = _validated(data, path)
+    return _build(document, agent_lines, executors, path)
 
 
-def _validated(data: bytes | str, path: str) -> tuple[dict[str, Any], list[int]]:
-    """The registry's document, valid, and the line of each agent; or the ConfigurationError."""
+def _validated(data: bytes | str, path: str) -> tuple[dict[str, Any], list[int], list[str]]:
+    """The registry's document, valid, the line of each agent and the provider that serves each
+    agent's type; or the ConfigurationError listing every problem found (schema and semantic
+    checks in one run, so one edit fixes them all)."""
     document, lines = _load_yaml(data, path)
     if document is None:
         raise _invalid(path, [(None, None, "the file is empty (expected version: 1 and a list of agents)")])
-    problems = _schema_problems(document, lines)
-    if not problems:
-        problems = _semantic_problems(document, lines)
+    executors: list[str] = []
+    problems = _schema_problems(document, lines) + _semantic_problems(document, lines, executors)
     if problems:
-        raise _invalid(path, problems)
-    return document, [_line_of(lines, ("agents", index)) or 0 for index in range(len(document["agents"]))]
+        raise _invalid(path, sorted(problems, key=lambda p: (p[0] or 0, p[1] or "")))
+    return document, [_line_of(lines, ("agents", index)) or 0 for index in range(len(document["agents"]))], executors
 
 
 # -- the parsed-registry cache -----------------------------------------------------------------
@@ -182,13 +177,14 @@ def _parse_cached(data: bytes, path: str) -> Registry:
     entry = _cache.read(name)
     if entry is not None and entry.get("source") == source:
         try:
-            return _build(entry["document"], entry["agent_lines"], path)
+            return _build(entry["document"], entry["agent_lines"], entry["executors"], path)
         except (LookupError, TypeError, ValueError, AttributeError):
-            pass  # a damaged entry: derive it again
-    document, agent_lines = _validated(data, path)
-    registry = _build(document, agent_lines, path)
+            pass  # a damaged entry (or one from an older format): derive it again
+    document, agent_lines, executors = _validated(data, path)
+    registry = _build(document, agent_lines, executors, path)
     if _json_exact(document):
-        _cache.write(name, {"source": source, "document": document, "agent_lines": agent_lines})
+        _cache.write(name, {"source": source, "document": document, "agent_lines": agent_lines,
+                            "executors": executors})
     return registry
 
 
@@ -361,28 +357,43 @@ def _validator(schema: dict[str, Any]) -> Any:
     return Draft202012Validator(schema)
 
 
-def _semantic_problems(document: dict[str, Any], lines: Lines) -> list[Problem]:
+def _semantic_problems(document: Any, lines: Lines, executors: list[str]) -> list[Problem]:
+    """What the schema cannot say: unique names, types an installed provider serves, a known
+    default_agent, valid task_defaults. Run on schema-invalid documents too, so it reads every
+    value defensively; `executors` receives the provider name of each agent."""
+    from ..providers.registry import provider_for_agent_type
     from ..task import validate as validate_task
 
     problems: list[Problem] = []
     first_seen: dict[str, int] = {}
-    for index, agent in enumerate(document["agents"]):
-        name = agent["name"]
+    agents = document.get("agents") if isinstance(document, dict) else None
+    for index, agent in enumerate(agents if isinstance(agents, list) else ()):
+        if not isinstance(agent, dict):
+            continue
+        name = agent.get("name")
         path = ("agents", index, "name")
-        if name in first_seen:
+        if isinstance(name, str) and name in first_seen:
             problems.append((_line_of(lines, path), _format_path(path),
                              f"duplicate agent name {name!r} (first defined at agents[{first_seen[name]}])"))
-        first_seen.setdefault(name, index)
+        if isinstance(name, str):
+            first_seen.setdefault(name, index)
+        agent_type = agent.get("type")
+        if isinstance(agent_type, str) and agent_type:
+            try:
+                executors.append(provider_for_agent_type(agent_type))
+            except ConfigurationError as exc:
+                where = ("agents", index, "type")
+                problems.append((_line_of(lines, where), _format_path(where), exc.message))
         defaults = agent.get("task_defaults")
-        if defaults:
+        if defaults and isinstance(defaults, dict):
             try:
                 validate_task({"prompt": "-", **defaults})
             except TaskSpecError as exc:  # names the field within the task spec
                 field_name = exc.field
                 where = ("agents", index, "task_defaults", *((field_name.split(".")[0],) if field_name else ()))
                 problems.append((_line_of(lines, where), _format_path(where), str(exc)))
-    default = document.get("default_agent")
-    if default is not None and default not in first_seen:
+    default = document.get("default_agent") if isinstance(document, dict) else None
+    if isinstance(default, str) and isinstance(agents, list) and default not in first_seen:
         problems.append((_line_of(lines, ("default_agent",)), "default_agent",
                          f"default_agent {default!r} is not an agent in this registry"))
     return problems
@@ -405,10 +416,10 @@ def _invalid(path: str | Path, problems: list[Problem]) -> ConfigurationError:
 # -- construction --------------------------------------------------------------------------------
 
 
-def _build(document: dict[str, Any], agent_lines: list[int], path: str) -> Registry:
+def _build(document: dict[str, Any], agent_lines: list[int], executors: list[str], path: str) -> Registry:
     return Registry(
         path=path,
-        agents=tuple(_agents(document, agent_lines)),
+        agents=tuple(_agents(document, agent_lines, executors)),
         default_agent=document.get("default_agent"),
         complexity_tiers={k: tuple(v) for k, v in (document.get("complexity_tiers") or {}).items()},
         name=document.get("name"),
@@ -420,13 +431,15 @@ def _caps(raw: Mapping[str, Any] | None) -> dict[str, float]:
     return {k: float(v) for k, v in (raw or {}).items() if v is not None}
 
 
-def _agents(document: dict[str, Any], agent_lines: list[int]) -> Iterator[Agent]:
+def _agents(document: dict[str, Any], agent_lines: list[int], executors: list[str]) -> Iterator[Agent]:
+    if len(executors) != len(document["agents"]):
+        raise ValueError("one executor per agent")  # a damaged cache entry: derived again
     for index, raw in enumerate(document["agents"]):
         price = raw.get("price_per_mtok")
         yield Agent(
             name=raw["name"],
             type=raw["type"],
-            executor=EXECUTOR_OF_TYPE[raw["type"]],
+            executor=executors[index],
             index=index,
             line=agent_lines[index],
             interface=raw.get("interface", "api"),
@@ -443,4 +456,5 @@ def _agents(document: dict[str, Any], agent_lines: list[int]) -> Iterator[Agent]
             rpm=raw.get("rpm"),
             tpm=raw.get("tpm"),
             budget=_caps(raw.get("budget")),
+            context_window=raw.get("context_window"),
         )

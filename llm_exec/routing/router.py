@@ -7,8 +7,6 @@ executors, every path ends in exactly one JSON object on the output and a 0-3 ex
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Secrets, process_start_monotonic
 from ..deadline import Deadline
 from ..errors import CancelledError, ConfigurationError, LlmError
-from ..task import TaskSpec, parse_task
+from ..task import TaskSpec, parse_task, read_spec
 from .catalog import ExecutorCatalog
 from .registry import Registry, load_registry
 from .rules import Decision, decide
@@ -43,13 +41,6 @@ class RouteOptions:
     stream: bool = False
     pretty: bool = False
     program: str = PROGRAM
-
-
-def _read_input(path: str | None) -> bytes:
-    if path and path != "-":
-        with open(path, "rb") as handle:
-            return handle.read()
-    return sys.stdin.buffer.read()
 
 
 def _secrets(task: TaskSpec | None, registry: Registry | None) -> Secrets:
@@ -81,7 +72,8 @@ def route(options: RouteOptions) -> int:
     error: LlmError | None = None
     try:
         with supervisor.forwarding_signals():
-            task = parse_task(_read_input(options.input_path))
+            task = parse_task(read_spec(options.input_path))
+            supervisor.trace = _route_trace(task)
             registry = load_registry(options.registry_path)
             supervisor.secrets = _secrets(task, registry)
             decision = decide(task, registry, ExecutorCatalog())
@@ -108,12 +100,9 @@ def route(options: RouteOptions) -> int:
     except LlmError as exc:
         error = exc
     except Exception as exc:  # a bug of ours: still one valid result, and a traceback on stderr
-        if os.environ.get("LLM_EXEC_RAISE"):
-            raise
-        import traceback  # deferred: error path only
+        from ..edge import internal_error
 
-        supervisor.log("internal error:\n" + "".join(traceback.format_exception(exc)))
-        error = LlmError(f"internal error: {type(exc).__name__}: {exc}")
+        error = internal_error(exc, supervisor.log)
     if error is not None:
         supervisor.log(f"{error.type}: {error.message} -> exit {error.exit_code}")
         result = failure_result(error, task)
@@ -123,7 +112,22 @@ def route(options: RouteOptions) -> int:
         result["route"] = route_info(decision, attempts, consensus)
     output().result(result)
     output().close()
+    if supervisor.trace is not None:  # after the result is out: a slow collector never delays it
+        supervisor.trace.finish(result, decision, supervisor.secrets)
     return int(result["exit_code"])
+
+
+def _route_trace(task: TaskSpec) -> Any:
+    """llm-route's spans (telemetry.tracing.RouteTrace) when the OTEL_* variables ask for traces;
+    None otherwise, and then nothing of tracing is imported."""
+    from ..telemetry import tracing_enabled
+
+    if not tracing_enabled():
+        return None
+    from ..telemetry.tracing import RouteTrace
+
+    started_ns = time.time_ns() - int((time.monotonic() - PROCESS_START) * 1e9)
+    return RouteTrace(started_ns, task.get("metadata"))
 
 
 def _final(attempts: Sequence[Attempt], consensus: bool) -> dict[str, Any]:

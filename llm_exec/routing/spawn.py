@@ -34,7 +34,7 @@ from ..config import Secrets
 from ..deadline import Deadline
 from ..errors import CancelledError, ConfigurationError, LlmError, TimeoutError
 from ..task import TaskSpec
-from .catalog import executor_path, program
+from .catalog import executor_command, program
 from .facts import provider_class
 from .registry import Agent, Registry
 from .rules import Decision
@@ -93,6 +93,8 @@ class Supervisor:
     # Work that can wait until an executor is starting: it then runs while the child boots (on the
     # other core) instead of delaying the spawn. Run once, by the first attempt.
     deferred: list[Callable[[], object]] = field(default_factory=list)
+    # llm-route's spans (telemetry.tracing.RouteTrace) when OTEL_* variables ask for traces, else None.
+    trace: Any = None
     _children: set[subprocess.Popen[bytes]] = field(default_factory=set)
     # Re-entrant: the signal handler runs on the main thread, possibly while it holds the lock.
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -193,6 +195,19 @@ def protection_env(registry: Registry, agent: Agent) -> dict[str, str]:
 def run_attempt(agent: Agent, task: TaskSpec, model: str, *, deadline: Deadline, supervisor: Supervisor,
                 relay: Relay | None = None, stream: bool | None = None,
                 env: Mapping[str, str] | None = None) -> Attempt:
+    if supervisor.trace is None:
+        return _run_attempt(agent, task, model, deadline=deadline, supervisor=supervisor, relay=relay,
+                            stream=stream, env=env)
+    # Traced: this attempt's span id goes to the executor as TRACEPARENT, so its call span is a child.
+    span = supervisor.trace.agent(agent.name, agent.type, model)
+    attempt = _run_attempt(agent, task, model, deadline=deadline, supervisor=supervisor, relay=relay,
+                           stream=stream, env={**(env or {}), **supervisor.trace.child_env(span)})
+    supervisor.trace.agent_done(span, attempt.result)
+    return attempt
+
+
+def _run_attempt(agent: Agent, task: TaskSpec, model: str, *, deadline: Deadline, supervisor: Supervisor,
+                 relay: Relay | None, stream: bool | None, env: Mapping[str, str] | None) -> Attempt:
     started = time.monotonic()
     spec = child_spec(task, agent, deadline.remaining(), stream=stream)
     name = program(agent.executor)
@@ -200,7 +215,7 @@ def run_attempt(agent: Agent, task: TaskSpec, model: str, *, deadline: Deadline,
         error = TimeoutError("the route's deadline (timeout_seconds) passed before this agent could start")
         return Attempt(agent, synthetic_result(agent, spec, model, 0.0, error))
     try:
-        child = supervisor.spawn([executor_path(agent.executor)], env)
+        child = supervisor.spawn(executor_command(agent.executor), env)
     except ConfigurationError as exc:
         return Attempt(agent, synthetic_result(agent, spec, model, time.monotonic() - started, exc))
     except OSError as exc:

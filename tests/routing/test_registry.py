@@ -36,7 +36,7 @@ def error_of(text: str) -> ConfigurationError:
 @pytest.mark.parametrize(
     ("text", "line", "field", "fragment"),
     [
-        (GOOD.replace("type: openai-gpt", "type: openai"), 8, "agents[1].type", "'openai' is not one of"),
+        (GOOD.replace("type: openai-gpt", "type: openai"), 8, "agents[1].type", "unknown agent type 'openai' (did you mean 'openai-gpt'?)"),
         (GOOD.replace("[code]", "[code, cooking]"), 6, "agents[0].capabilities[1]", "'cooking' is not one of"),
         (GOOD.replace("name: b", "name: a"), 7, "agents[1].name", "duplicate agent name 'a'"),
         (GOOD.replace("model: gpt", "modle: gpt"), 9, "agents[1].modle", "unknown field 'modle'"),
@@ -105,7 +105,7 @@ def test_malformed_registry_through_llm_route(write_registry: Callable[..., Path
         assert run.code == 2
         error = run.result["error"]
         assert error["type"] == "invalid_registry" and error["field"] == "agents[1].type"
-        assert f"{path}: line 8: agents[1].type: 'anthropic' is not one of" in error["message"]
+        assert f"{path}: line 8: agents[1].type: unknown agent type 'anthropic'" in error["message"]
         assert "line 8" in run.stderr
         assert "route" not in run.result  # no decision was made
 
@@ -130,3 +130,20 @@ def test_registry_schema_is_valid_draft_2020_12() -> None:
     from llm_exec.task import load_schema
 
     Draft202012Validator.check_schema(load_schema("registry"))
+
+
+def test_schema_and_semantic_problems_are_reported_in_one_run() -> None:
+    text = GOOD.replace("default_agent: a", "default_agent: nobody").replace("name: b", "name: a")
+    text = text.replace("[code]", "[code, cooking]").replace("type: openai-gpt", "type: opnai-gpt")
+    message = error_of(text).message
+    assert "line 2: default_agent: default_agent 'nobody' is not an agent" in message
+    assert "line 6: agents[0].capabilities[1]: 'cooking' is not one of" in message
+    assert "line 7: agents[1].name: duplicate agent name 'a'" in message
+    assert "line 8: agents[1].type: unknown agent type 'opnai-gpt' (did you mean 'openai-gpt'?)" in message
+    # In file order, so the first line to fix comes first.
+    assert message.index("line 2:") < message.index("line 6:") < message.index("line 7:") < message.index("line 8:")
+
+
+def test_a_provider_name_is_an_agent_type() -> None:
+    registry = parse_registry(GOOD.replace("type: openai-gpt", "type: gpt"), "reg.yaml")
+    assert [agent.executor for agent in registry.agents] == ["llama", "gpt"]

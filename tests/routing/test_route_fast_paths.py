@@ -20,11 +20,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from llm_exec.errors import ConfigurationError
-from llm_exec.providers.registry import get_provider
+from llm_exec.providers.registry import BUILTIN, get_provider
 from llm_exec.routing import _cache
 from llm_exec.routing.facts import ProviderFacts, _resolve_identity, environment_digest
 from llm_exec.routing.registry import (
-    EXECUTOR_OF_TYPE,
     _compose,
     _fast_check,
     _loader_class,
@@ -198,10 +197,11 @@ def test_an_unwritable_cache_is_not_an_error(tmp_path: Path, monkeypatch: pytest
 def test_provider_attributes_match_the_classes(cache_home: Path) -> None:
     for _ in range(2):  # derived, then cached
         facts = ProviderFacts()
-        for executor in EXECUTOR_OF_TYPE.values():
+        for executor in BUILTIN:
             cls = get_provider(executor)
             assert facts.default_model(executor) == cls.default_model
             assert facts.pricing_provider(executor) == cls.pricing_provider
+            assert facts.executable(executor) == cls.executable
     assert cache_files(cache_home, "providers.json")
 
 
