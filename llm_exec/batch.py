@@ -172,7 +172,7 @@ class BatchSession(Session):
         if llm is None:
             llm = self._providers[key] = cls.from_env(
                 api_key_env=spec.get("api_key_env"), api_endpoint=spec.get("api_endpoint"),
-                timeout=spec.timeout_seconds, options=request.options)
+                timeout=spec.timeout_seconds, options=request.options, key_optional=self.dry_run)
         return llm
 
     async def release(self, llm: BaseLlm) -> None:

@@ -110,6 +110,7 @@ class Session:
             api_endpoint=spec.get("api_endpoint"),
             timeout=max(0.001, deadline.remaining()),
             options=request.options,
+            key_optional=self.dry_run,  # nothing is sent: a missing key is reported, not fatal
         )
 
     async def release(self, llm: BaseLlm) -> None:
@@ -213,7 +214,7 @@ class Task:
         self.llm = llm = session.provider(provider_cls, spec, request, self.deadline)
         if session.dry_run:
             self.dry_run = {"dry_run": True, "provider": llm.name, "model": request.model,
-                            "request": llm.describe(request)}
+                            "api_key": key_status(llm), "request": llm.describe(request)}
             return False
         self.guard = guard = self._open_guard(llm, request, spec)
         self.state = guard.status if guard else "off"
@@ -402,6 +403,13 @@ def _run(options: RunOptions, started: float) -> int:
     if task.telemetry is not None:
         telemetry.flush()  # after the result is out: a slow collector never delays it
     return result.get("exit_code", 0)
+
+
+def key_status(llm: BaseLlm) -> str:
+    """For a dry run: "set", "missing" (a real call would be exit 2) or "not required"."""
+    if llm.api_key:
+        return "set"
+    return "missing" if llm.requires_key else "not required"
 
 
 def provider_named_by(data: bytes) -> str:

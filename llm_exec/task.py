@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -114,6 +114,14 @@ def parse_json(data: bytes) -> Any:
         raise TaskSpecError("task spec is nested too deeply") from None
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """" (did you mean 'prompt'?)" for a close known name (`promt`), else ""."""
+    from difflib import get_close_matches  # deferred: error path only
+
+    close = get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _field_path(path: Any) -> str | None:
     parts: list[str] = []
     for item in path:
@@ -145,7 +153,7 @@ def validate(instance: Any, schema_name: str = "task") -> None:
         extra = sorted(k for k in error.instance if k not in allowed)
         name = extra[0] if extra else "?"
         field = f"{field}.{name}" if field else name
-        raise TaskSpecError(f"unknown field {field!r}", field=field)
+        raise TaskSpecError(f"unknown field {field!r}{did_you_mean(name, allowed)}", field=field)
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in error.instance]
         field = f"{field}.{missing[0]}" if field else missing[0]
@@ -317,4 +325,29 @@ def render_task_prompt(task: Mapping[str, Any]) -> str:
 def parse_task(data: bytes) -> TaskSpec:
     instance = parse_json(data)
     validate(instance)
+    if b"\\u" in data:  # only an escape can produce a lone surrogate (raw ones are not UTF-8)
+        check_unicode(instance)
     return TaskSpec(raw=instance)
+
+
+def check_unicode(instance: Any) -> None:
+    """A string holding a lone surrogate (JSON allows the escape "\\ud800", Unicode has no such
+    character) cannot be encoded for any provider: a spec error naming the field, before any
+    request (one provider would send it mangled, the others fail mid-call)."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(instance, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((item, (*path, key)) for key, item in value.items())
+            stack.extend((key, (*path, key)) for key in value if isinstance(key, str))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, index)) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                field = _field_path(path)
+                where = f"field {field!r}" if field else "task spec"
+                raise TaskSpecError(f"{where} is not valid Unicode: a lone surrogate escape "
+                                    f"(\\u{ord(value[exc.start]):04x}) at character {exc.start}",
+                                    field=field) from None

@@ -113,8 +113,9 @@ def run_executor(
     args: tuple[str, ...] = (),
     timeout: float = 60,
     raw_input: bytes | None = None,
+    command: tuple[str, ...] | None = None,
 ) -> Run:
-    """Run `llm-exec-<executor>` as a subprocess of its console script and check the contract:
+    """Run `llm-exec-<executor>` (or `command`) as a subprocess of its console script and check the contract:
     stdout is only JSON lines, the last one a result that validates against the result schema,
     and the exit code equals the result's exit_code."""
     child_env = subprocess_env()
@@ -128,7 +129,7 @@ def run_executor(
     data = raw_input if raw_input is not None else json.dumps(spec).encode()
     started = time.monotonic()
     proc = subprocess.run(
-        [str(BIN_DIR / f"llm-exec-{executor}"), *args],
+        [*(command or (str(BIN_DIR / f"llm-exec-{executor}"),)), *args],
         input=data, capture_output=True, env=child_env, timeout=timeout, check=False,
     )
     elapsed = time.monotonic() - started

@@ -112,3 +112,13 @@ def test_defaults_and_overrides() -> None:
     assert spec.timeout_seconds == 2.5 and spec.max_retries == 0
     assert spec.metadata == {"k": [1]}
     assert parse({"prompt": "x"}).timeout_seconds == 600
+
+
+def test_an_unknown_field_suggests_the_close_one() -> None:
+    with pytest.raises(TaskSpecError) as info:
+        parse({"promt": "x"})
+    assert info.value.field == "promt"
+    assert "unknown field 'promt' (did you mean 'prompt'?)" in info.value.message
+    with pytest.raises(TaskSpecError) as far:
+        parse({"prompt": "x", "zzzz": 1})
+    assert "did you mean" not in far.value.message

@@ -111,13 +111,21 @@ class BaseLlm(ABC):
         api_endpoint: str | None = None,
         timeout: float = 600.0,
         options: Mapping[str, Any] | None = None,
+        key_optional: bool = False,
     ) -> BaseLlm:
         """Resolve key and base URL: the spec's fields win over the SDK's own env vars. The class
         that serves the options (for_options) is the one built, so llama's API style is honoured
-        however the provider was obtained."""
+        however the provider was obtained. `key_optional` (a dry run, which sends nothing): a
+        missing key leaves api_key None instead of raising."""
         target = cls.for_options(options or {})
+        try:
+            api_key = target.resolve_key(api_key_env)
+        except AuthenticationError:
+            if not key_optional:
+                raise
+            api_key = None
         return target(
-            api_key=target.resolve_key(api_key_env),
+            api_key=api_key,
             base_url=target.resolve_base_url(api_endpoint),
             timeout=timeout,
             options=options,

@@ -129,6 +129,9 @@ class OpenAiLlm(BaseLlm):
             async for chunk in stream:
                 events += 1
                 model = chunk.model or model
+                # Without an x-request-id header (compatible servers, gateways), the completion id
+                # that every chunk carries identifies the call, as completion.id does unstreamed.
+                request_id = request_id or getattr(chunk, "id", None) or None
                 # The usage chunk is not always the last one (e.g. a moderation chunk follows it
                 # on gpt-5): keep the last non-null usage seen.
                 if chunk.usage is not None:

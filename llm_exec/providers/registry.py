@@ -175,7 +175,6 @@ def available() -> list[str]:
 
 
 def _suggestion(name: str, known: list[str]) -> str:
-    from difflib import get_close_matches
+    from ..task import did_you_mean
 
-    close = get_close_matches(name, known, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(name, known)

@@ -331,7 +331,7 @@ def _schema_problems(document: Any, lines: Lines) -> list[Problem]:
     check = _fast_check()
     if check is not None and check(document):
         return []  # valid: jsonschema (only needed to name problems) stays unimported
-    from ..task import load_schema
+    from ..task import did_you_mean, load_schema
 
     validator = _validator(load_schema("registry"))
     problems: list[Problem] = []
@@ -342,7 +342,7 @@ def _schema_problems(document: Any, lines: Lines) -> list[Problem]:
             allowed = error.schema.get("properties", {})
             for name in sorted(k for k in error.instance if k not in allowed):
                 problems.append((_line_of(lines, (*path, name)), _format_path((*path, name)),
-                                 f"unknown field {name!r}"))
+                                 f"unknown field {name!r}{did_you_mean(str(name), allowed)}"))
             continue
         if error.validator == "required" and isinstance(error.instance, dict):
             missing = [name for name in error.validator_value if name not in error.instance]

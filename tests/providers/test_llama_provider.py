@@ -251,6 +251,9 @@ def test_openai_compatible_replay_stream(server: Server) -> None:
     assert "".join(deltas) == expected_text == final.content
     assert final.usage.prompt_tokens == usage["prompt_tokens"]
     assert final.usage.completion_tokens == usage["completion_tokens"]
+    # The recorded server sent no x-request-id: the chunks' completion id names the call, as
+    # completion.id does for the same answer unstreamed.
+    assert final.request_id == chunks[0]["id"] and final.request_id
 
 
 # -- stream failures and latency -----------------------------------------------------------------

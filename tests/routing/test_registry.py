@@ -147,3 +147,8 @@ def test_schema_and_semantic_problems_are_reported_in_one_run() -> None:
 def test_a_provider_name_is_an_agent_type() -> None:
     registry = parse_registry(GOOD.replace("type: openai-gpt", "type: gpt"), "reg.yaml")
     assert [agent.executor for agent in registry.agents] == ["llama", "gpt"]
+
+
+def test_an_unknown_registry_key_suggests_the_close_one() -> None:
+    message = error_of(GOOD.replace("capabilities: [code]", "capabilites: [code]")).message
+    assert "agents[0].capabilites: unknown field 'capabilites' (did you mean 'capabilities'?)" in message
