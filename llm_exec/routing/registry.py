@@ -13,7 +13,6 @@ route cache (_cache.py) with its text, so the next run with the same text skips 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -22,13 +21,12 @@ from typing import Any
 
 from ..config import environ
 from ..errors import ConfigurationError, TaskSpecError
+from ..yaml_lines import Lines, Problem, format_path, invalid, line_of, load_yaml
 
 REGISTRY_ENV = "LLM_EXEC_REGISTRY"
 LOCAL_REGISTRY = "llm-exec.yaml"
 # A registry is a hand-written config file; anything this large is a mistake, not a registry.
 MAX_REGISTRY_BYTES = 1024 * 1024
-# Reported at most: the first few errors fix most files, and a list of hundreds helps nobody.
-MAX_REPORTED_ERRORS = 10
 
 
 @dataclass(frozen=True)
@@ -152,7 +150,7 @@ def _validated(data: bytes | str, path: str) -> tuple[dict[str, Any], list[int],
     problems = _schema_problems(document, lines) + _semantic_problems(document, lines, executors)
     if problems:
         raise _invalid(path, sorted(problems, key=lambda p: (p[0] or 0, p[1] or "")))
-    return document, [_line_of(lines, ("agents", index)) or 0 for index in range(len(document["agents"]))], executors
+    return document, [line_of(lines, ("agents", index)) or 0 for index in range(len(document["agents"]))], executors
 
 
 # -- the parsed-registry cache -----------------------------------------------------------------
@@ -200,123 +198,6 @@ def _json_exact(document: Any) -> bool:
         return False
 
 
-# -- YAML with line numbers ------------------------------------------------------------------
-
-Lines = dict[tuple[Any, ...], int]
-Problem = tuple[int | None, str | None, str]  # (line, field, message)
-
-
-@cache
-def _loader_class(fast: bool = False) -> Any:
-    """PyYAML's safe loader, except that only true/false are booleans (YAML 1.2): under YAML 1.1
-    an agent named `off` or `no`, or a model `on`, would silently become a boolean. `fast`: the same
-    on libyaml's parser (CSafeLoader, ~10x faster), when PyYAML was built with it."""
-    import yaml  # deferred: only routing needs YAML, and only when the registry cache misses
-
-    base = yaml.SafeLoader
-    if fast:
-        base = getattr(yaml, "CSafeLoader", None)
-        if base is None:
-            return None
-
-    class RegistryLoader(base):  # type: ignore[valid-type,misc]
-        pass
-
-    bool_tag = "tag:yaml.org,2002:bool"
-    RegistryLoader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != bool_tag]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    RegistryLoader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                         list("tTfF"))
-    return RegistryLoader
-
-
-def _load_yaml(data: bytes | str, path: str) -> tuple[Any, Lines]:
-    import yaml
-
-    fast = _loader_class(fast=True)
-    if fast is not None:
-        try:
-            return _compose(fast, data, path)
-        except yaml.YAMLError:
-            # libyaml words its errors (and places some) differently: the pure-Python parser,
-            # which defines the messages, parses the file again and reports.
-            pass
-    try:
-        return _compose(_loader_class(), data, path)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise _invalid(path, [(line, None, f"not valid YAML: {problem}")]) from None
-    except yaml.YAMLError as exc:  # e.g. a byte sequence that is not UTF-8
-        raise _invalid(path, [(None, None, f"not valid YAML: {exc}")]) from None
-
-
-def _compose(loader_class: Any, data: bytes | str, path: str) -> tuple[Any, Lines]:
-    loader = loader_class(data)
-    lines: Lines = {}
-    duplicates: list[Problem] = []
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, lines
-        # Lines first: constructing the document rewrites merge keys (<<) inside the node tree.
-        _map_lines(node, (), lines, duplicates)
-        if duplicates:
-            raise _invalid(path, duplicates)
-        return loader.construct_document(node), lines
-    finally:
-        loader.dispose()
-
-
-def _map_lines(node: Any, path: tuple[Any, ...], lines: Lines, duplicates: list[Problem]) -> None:
-    """Record the line of every value (for a mapping value: the line of its key), and report
-    repeated keys, which PyYAML would otherwise resolve silently to the last one."""
-    import yaml
-
-    # Iterative, so a deeply nested file cannot exhaust the interpreter's stack.
-    stack: list[tuple[Any, tuple[Any, ...], int]] = [(node, path, node.start_mark.line + 1)]
-    seen_nodes: set[int] = set()
-    while stack:
-        current, where, line = stack.pop()
-        lines.setdefault(where, line)
-        if id(current) in seen_nodes:  # an alias: its lines are those of the anchor
-            continue
-        seen_nodes.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            keys: dict[Any, int] = {}
-            for key_node, value_node in current.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key_line = key_node.start_mark.line + 1
-                if key_node.value in keys:
-                    duplicates.append((key_line, _format_path((*where, key_node.value)),
-                                       f"duplicate key {key_node.value!r} (first on line {keys[key_node.value]})"))
-                keys[key_node.value] = key_line
-                stack.append((value_node, (*where, key_node.value), key_line))
-        elif isinstance(current, yaml.SequenceNode):
-            for index, item in enumerate(current.value):
-                stack.append((item, (*where, index), item.start_mark.line + 1))
-
-
-def _line_of(lines: Lines, path: tuple[Any, ...]) -> int | None:
-    """The line of `path`, else of its nearest ancestor that has one."""
-    for end in range(len(path), -1, -1):
-        line = lines.get(tuple(path[:end]))
-        if line is not None:
-            return line
-    return None
-
-
-def _format_path(path: tuple[Any, ...]) -> str | None:
-    parts: list[str] = []
-    for item in path:
-        parts.append(f"[{item}]" if isinstance(item, int) else (f".{item}" if parts else str(item)))
-    return "".join(parts) or None
-
-
 # -- validation ----------------------------------------------------------------------------------
 
 @cache
@@ -341,13 +222,13 @@ def _schema_problems(document: Any, lines: Lines) -> list[Problem]:
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             allowed = error.schema.get("properties", {})
             for name in sorted(k for k in error.instance if k not in allowed):
-                problems.append((_line_of(lines, (*path, name)), _format_path((*path, name)),
+                problems.append((line_of(lines, (*path, name)), format_path((*path, name)),
                                  f"unknown field {name!r}{did_you_mean(str(name), allowed)}"))
             continue
         if error.validator == "required" and isinstance(error.instance, dict):
             missing = [name for name in error.validator_value if name not in error.instance]
             message = f"missing required field {missing[0]!r}" if missing else message
-        problems.append((_line_of(lines, path), _format_path(path), message))
+        problems.append((line_of(lines, path), format_path(path), message))
     return sorted(problems, key=lambda p: (p[0] or 0, p[1] or ""))
 
 
@@ -373,7 +254,7 @@ def _semantic_problems(document: Any, lines: Lines, executors: list[str]) -> lis
         name = agent.get("name")
         path = ("agents", index, "name")
         if isinstance(name, str) and name in first_seen:
-            problems.append((_line_of(lines, path), _format_path(path),
+            problems.append((line_of(lines, path), format_path(path),
                              f"duplicate agent name {name!r} (first defined at agents[{first_seen[name]}])"))
         if isinstance(name, str):
             first_seen.setdefault(name, index)
@@ -383,7 +264,7 @@ def _semantic_problems(document: Any, lines: Lines, executors: list[str]) -> lis
                 executors.append(provider_for_agent_type(agent_type))
             except ConfigurationError as exc:
                 where = ("agents", index, "type")
-                problems.append((_line_of(lines, where), _format_path(where), exc.message))
+                problems.append((line_of(lines, where), format_path(where), exc.message))
         defaults = agent.get("task_defaults")
         if defaults and isinstance(defaults, dict):
             try:
@@ -391,26 +272,20 @@ def _semantic_problems(document: Any, lines: Lines, executors: list[str]) -> lis
             except TaskSpecError as exc:  # names the field within the task spec
                 field_name = exc.field
                 where = ("agents", index, "task_defaults", *((field_name.split(".")[0],) if field_name else ()))
-                problems.append((_line_of(lines, where), _format_path(where), str(exc)))
+                problems.append((line_of(lines, where), format_path(where), str(exc)))
     default = document.get("default_agent") if isinstance(document, dict) else None
     if isinstance(default, str) and isinstance(agents, list) and default not in first_seen:
-        problems.append((_line_of(lines, ("default_agent",)), "default_agent",
+        problems.append((line_of(lines, ("default_agent",)), "default_agent",
                          f"default_agent {default!r} is not an agent in this registry"))
     return problems
 
 
 def _invalid(path: str | Path, problems: list[Problem]) -> ConfigurationError:
-    shown = problems[:MAX_REPORTED_ERRORS]
-    rendered = []
-    for line, where, message in shown:
-        prefix = ": ".join(part for part in (f"line {line}" if line else None, where) if part)
-        rendered.append(f"{prefix}: {message}" if prefix else message)
-    more = len(problems) - len(shown)
-    if more > 0:
-        rendered.append(f"... and {more} more")
-    first = rendered[0] if len(rendered) == 1 else "\n  " + "\n  ".join(rendered)
-    return ConfigurationError(f"invalid agent registry {path}: {first}", field=shown[0][1] if shown else None,
-                              error_type="invalid_registry")
+    return invalid(path, problems, "agent registry", "invalid_registry")
+
+
+def _load_yaml(data: bytes | str, path: str) -> tuple[Any, Lines]:
+    return load_yaml(data, path, "agent registry", "invalid_registry")
 
 
 # -- construction --------------------------------------------------------------------------------

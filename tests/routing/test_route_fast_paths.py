@@ -23,15 +23,10 @@ from llm_exec.errors import ConfigurationError
 from llm_exec.providers.registry import BUILTIN, get_provider
 from llm_exec.routing import _cache
 from llm_exec.routing.facts import ProviderFacts, _resolve_identity, environment_digest
-from llm_exec.routing.registry import (
-    _compose,
-    _fast_check,
-    _loader_class,
-    load_registry,
-    parse_registry,
-)
+from llm_exec.routing.registry import _fast_check, load_registry, parse_registry
 from llm_exec.state.guard import GuardConfig
 from llm_exec.task import load_schema
+from llm_exec.yaml_lines import compose, loader_class
 
 from .test_registry import GOOD
 
@@ -71,7 +66,7 @@ def test_the_compiled_check_accepts_valid_registries() -> None:
     assert check is not None, "the registry schema uses a keyword the compiled check lacks: every run pays jsonschema"
     assert check(VALID) and jsonschema_accepts(VALID)
     for path in EXAMPLES.glob("registry*.yaml"):
-        document = yaml.load(path.read_bytes(), Loader=_loader_class())
+        document = yaml.load(path.read_bytes(), Loader=loader_class())
         assert check(document), path
 
 
@@ -106,10 +101,11 @@ agents:
 
 @pytest.mark.parametrize("text", [GOOD, ALIASES, *(p.read_text() for p in sorted(EXAMPLES.glob("registry*.yaml")))])
 def test_libyaml_builds_what_pyyaml_builds(text: str) -> None:
-    fast = _loader_class(fast=True)
+    fast = loader_class(fast=True)
     if fast is None:
         pytest.skip("PyYAML without libyaml")
-    assert _compose(fast, text.encode(), "r.yaml") == _compose(_loader_class(), text.encode(), "r.yaml")
+    data = text.encode()
+    assert compose(fast, data, "r.yaml", "registry", "x") == compose(loader_class(), data, "r.yaml", "registry", "x")
 
 
 # -- the parsed-registry cache -------------------------------------------------------------------------
