@@ -99,6 +99,11 @@ def _first_tier(model_price: Any) -> int | None:
     return min(starts) if starts else None
 
 
+def _deprecated(pricing_provider: str, model: str) -> bool:
+    price = _calc(pricing_provider, model, 0, 0)
+    return bool(price is not None and getattr(price.model, "deprecated", False))
+
+
 # -- the rate card ---------------------------------------------------------------------------------
 
 
@@ -210,9 +215,18 @@ class RateCard:
                 return rates
         rates, expires = read_rates(pricing_provider, model)
         self._known[name] = (rates, expires)
-        self._entries[name] = {"rates": None if rates is None else rates.to_json(), "expires": expires}
+        # genai-prices' deprecation flag rides along: a run can then warn about a deprecated model
+        # without loading the price data (llm_exec.models.deprecation).
+        self._entries[name] = {"rates": None if rates is None else rates.to_json(), "expires": expires,
+                               "deprecated": None if rates is None else _deprecated(pricing_provider, model)}
         self._save()
         return rates
+
+    def deprecated(self, pricing_provider: str, model: str) -> bool | None:
+        """genai-prices' `deprecated` flag for a model this card has priced; None when not known."""
+        entry = self._entries.get(f"{pricing_provider}/{model}")
+        flag = entry.get("deprecated") if isinstance(entry, dict) else None
+        return flag if isinstance(flag, bool) else None
 
     def _save(self) -> None:
         if self.path is None or self.snapshot is None:

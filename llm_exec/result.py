@@ -34,6 +34,8 @@ def build_result(
     partial_output: str | None = None,
     cached: bool = False,
     state: str | None = None,
+    model_alias: str | None = None,
+    warnings: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One result object, fields in the documented order. `task` is the raw spec (None when
     stdin could not be parsed)."""
@@ -74,6 +76,10 @@ def build_result(
     result["cached"] = cached
     if state is not None:
         result["state"] = state
+    if model_alias is not None:
+        result["model_alias"] = model_alias  # what the task said; `model` is what was sent
+    if warnings:
+        result["warnings"] = warnings
     if error is not None:
         result["error"] = error.to_dict()
     return result

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from . import telemetry
+from .aliases import Alias, AliasTable, DeprecationNote, load_user_aliases
 from .config import Secrets, process_start_monotonic
 from .errors import CancelledError, ConfigurationError, ContentFilterError, LlmError
 from .providers.base import BaseLlm
@@ -73,6 +74,8 @@ class _Call:
     model: str | None = None
     attempts: int = 0
     partial: list[str] | None = None
+    model_alias: str | None = None  # the name the task used, when an alias resolved it
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _log(program: str, secrets: Secrets, message: str) -> None:
@@ -93,8 +96,10 @@ class Session:
 
     def __init__(self, executor: str, program: str, *, stream: bool = False, dry_run: bool = False,
                  sleep: Sleep = asyncio.sleep) -> None:
+        self.executor = executor
         self.provider_cls = get_provider(executor)
         self.program = program
+        self._aliases: AliasTable | None = None
         self.secrets = Secrets.from_env(self.provider_cls.key_env_vars)
         if stream:
             self.stream = True
@@ -103,6 +108,12 @@ class Session:
 
     def log(self, secrets: Secrets, message: str) -> None:
         _log(self.program, secrets, message)
+
+    def aliases(self) -> AliasTable:
+        """The user's model aliases (aliases.yaml), read once per process; a bad file is exit 2."""
+        if self._aliases is None:
+            self._aliases = load_user_aliases()
+        return self._aliases
 
     def provider(self, cls: type[BaseLlm], spec: TaskSpec, request: LlmRequest, deadline: Deadline) -> BaseLlm:
         return cls.from_env(
@@ -150,6 +161,7 @@ class Task:
         self.state: str | None = None  # unknown until the call is set up
         self.cached = False
         self.dry_run: dict[str, Any] | None = None
+        self.model_provider: type[BaseLlm] | None = None  # the class that serves the task's model
         # Kept only when traces or metrics are asked for (telemetry.active() reads three variables).
         self.telemetry: telemetry.CallRecord | None = None
         if telemetry.active():
@@ -206,6 +218,12 @@ class Task:
         provider_cls = session.provider_cls.for_options(spec.provider_options(option_fields))
         self.call.provider = provider_cls.name
         request = spec.to_request(provider_cls.default_model, option_fields)
+        self.model_provider = provider_cls  # from here on, the model is known: deprecation is reported
+        alias = session.aliases().resolve(spec.get("model"))
+        if alias is not None:
+            check_alias_provider(alias, session.executor)
+            request = replace(request, model=alias.model)
+            self.call.model_alias = alias.name
         if session.stream is not None and request.stream != session.stream:
             request = replace(request, stream=session.stream)
         self.request = request
@@ -248,6 +266,8 @@ class Task:
         if self.dry_run is not None:
             return self.dry_run
         response, error, call, guard = self.response, self.error, self.call, self.guard
+        if self.model_provider is not None and call.model and not call.warnings:
+            call.warnings = self._deprecation_warnings(self.model_provider, call.model)
         if error is None and response is not None and response.finish_reason == "content_filter":
             error = self.error = ContentFilterError("the provider filtered the answer (finish_reason content_filter)")
         if error is not None:
@@ -266,6 +286,8 @@ class Task:
             partial_output="".join(call.partial) if call.partial else None,
             cached=self.cached,
             state=guard.status if guard else self.state,
+            model_alias=call.model_alias,
+            warnings=call.warnings,
         )
         if guard:
             guard.finish(ledger_row(result, call), response.usage if response and not self.cached else None,
@@ -279,6 +301,19 @@ class Task:
             record.ended_ns = time.time_ns()
             telemetry.record(record)
         return result
+
+    def _deprecation_warnings(self, provider_cls: type[BaseLlm], model: str) -> list[dict[str, Any]]:
+        """A `model_deprecated` warning (and one stderr line) when the provider, genai-prices or the
+        alias file says the model is going away. Never fails the task: the provider decides."""
+        note = self.session.aliases().note_for(self.call.model_alias, model)
+        from .models import deprecation
+
+        found = deprecation(provider_cls, model)
+        if note is None and found is None:
+            return []
+        warning = deprecation_warning(model, note, found)
+        self._log(f"warning: {warning['message']}")
+        return [warning]
 
     # -- the call -----------------------------------------------------------------------------------
 
@@ -405,6 +440,37 @@ def _run(options: RunOptions, started: float) -> int:
     return result.get("exit_code", 0)
 
 
+def check_alias_provider(alias: Alias, executor: str) -> None:
+    """An alias that names a provider only serves that provider's executor."""
+    if alias.provider is None:
+        return
+    from .providers.registry import find_entry
+
+    if find_entry(alias.provider).name != executor:
+        raise ConfigurationError(
+            f"model alias {alias.name!r} ({alias.source}) is for provider {alias.provider}, not {executor}: "
+            f"run it with `llm-exec run` (the alias picks the provider)",
+            field="model", error_type="alias_provider_mismatch")
+
+
+def deprecation_warning(model: str, note: DeprecationNote | None, found: Any) -> dict[str, Any]:
+    """The result's warning object: a local note (alias file, registry) wins over what the provider
+    or genai-prices says, field by field."""
+    from datetime import UTC, date, datetime
+
+    end_of_life = (note.end_of_life if note else None) or (found.end_of_life if found else None)
+    replacement = (note.replacement if note else None) or (found.replacement if found else None)
+    source = note.source if note else found.source
+    retired = bool(end_of_life and date.fromisoformat(end_of_life) < datetime.now(UTC).date())
+    message = f"model {model} is {'retired' if retired else 'deprecated'}"
+    if end_of_life:
+        message += f" (end of life {end_of_life})" if not retired else f" since {end_of_life}"
+    if replacement:
+        message += f"; use {replacement} instead"
+    return {"type": "model_deprecated", "model": model, "end_of_life": end_of_life, "replacement": replacement,
+            "retired": retired, "source": source, "message": message}
+
+
 def key_status(llm: BaseLlm) -> str:
     """For a dry run: "set", "missing" (a real call would be exit 2) or "not required"."""
     if llm.api_key:
@@ -413,9 +479,13 @@ def key_status(llm: BaseLlm) -> str:
 
 
 def provider_named_by(data: bytes) -> str:
-    """The provider a task names in its `provider` field (`llm-exec run` without --provider)."""
+    """The provider a task names in its `provider` field, else the one its model alias names
+    (`llm-exec run` without --provider)."""
     spec = parse_task(data)  # a spec error is reported as such, before any provider is known
     name = spec.get("provider")
+    alias = load_user_aliases().resolve(spec.get("model")) if not name else None
+    if alias is not None and alias.provider:
+        name = alias.provider  # `model: fast` with fast: gpt:gpt-5.4-mini runs gpt
     if not name:
         raise ConfigurationError("no provider given: pass --provider NAME, set LLM_EXEC_PROVIDER, or name one in"
                                  " the task's `provider` field (`llm-exec providers` lists them)",

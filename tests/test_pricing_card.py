@@ -61,7 +61,7 @@ def test_unknown_models_have_no_price(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert pricing.cost_usd("openai", ("no-such-model-xyz", "gpt-5.4-mini"), usage) == exact("openai", "gpt-5.4-mini",
                                                                                             10, 5, 0, 0)
     card = json.loads((tmp_path / "llm-exec" / "rates.json").read_text())
-    assert card["rates"]["openai/no-such-model-xyz"] == {"rates": None, "expires": None}
+    assert card["rates"]["openai/no-such-model-xyz"] == {"rates": None, "expires": None, "deprecated": None}
 
 
 def test_the_next_process_prices_from_the_card(tmp_path: Path) -> None:
@@ -89,3 +89,14 @@ def test_a_stale_or_damaged_card_is_read_again(tmp_path: Path) -> None:
                                                                                     "expires": 1.0}}}))
     assert pricing.RateCard(str(path), "s").rates("openai", "gpt-5.4-mini") == pricing.read_rates(
         "openai", "gpt-5.4-mini")[0]
+
+
+def test_the_card_carries_genai_prices_deprecation_flag(tmp_path: Path) -> None:
+    """A deprecated model (genai-prices' flag) is known to be deprecated from the card alone."""
+    card = pricing.RateCard(str(tmp_path / "rates.json"), "s")
+    card.rates("google", "gemini-2.0-flash")
+    card.rates("openai", "gpt-5.4-mini")
+    again = pricing.RateCard(str(tmp_path / "rates.json"), "s")
+    assert again.deprecated("google", "gemini-2.0-flash") is True
+    assert again.deprecated("openai", "gpt-5.4-mini") is False
+    assert again.deprecated("openai", "never-priced") is None

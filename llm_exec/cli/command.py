@@ -7,6 +7,7 @@ straight to the runner (click's import and building the command cost ~10 ms of e
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,9 @@ def main(executor: str | None, program: str, argv: list[str] | None = None, *,
     from ..edge import guarded
 
     args = sys.argv[1:] if argv is None else argv
+    if os.environ.get(f"_{program.replace('-', '_').upper()}_COMPLETE"):
+        # A shell-completion request (`llm-exec completion`): click's own protocol answers it, and exits.
+        make_command(executor, program, started).main(args=args, prog_name=program)
 
     def fail(error: LlmError) -> int:
         return _fail(executor, program, error, started)

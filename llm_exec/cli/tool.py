@@ -14,7 +14,15 @@ from .. import __version__
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="llm-exec")
 def main() -> None:
-    """llm-exec tools. See also llm-exec-claude, -gpt, -gemini, -custom, -llama and llm-route."""
+    """llm-exec tools. See also llm-exec-claude, -gpt, -gemini, -custom, -llama and llm-route.
+
+    \b
+    Examples:
+      llm-exec providers                 # what is installed, keys set, base URLs in force
+      llm-exec models --json             # prices, context windows, deprecations
+      llm-exec stats --by provider,day   # the usage ledger
+      eval "$(llm-exec completion bash)"
+    """
 
 
 @main.command()
@@ -25,10 +33,16 @@ def main() -> None:
 def stats(as_json: bool, since_days: float | None, by: str) -> None:
     """Summarise the usage ledger: calls, error rate, p50/p95 latency, tokens and cost per group.
 
-    Reads the store configured by LLM_EXEC_STATE_URL / LLM_EXEC_STATE_DIR.
+    Reads the store configured by LLM_EXEC_STATE_URL / LLM_EXEC_STATE_DIR. Calls whose cost is
+    unknown (no price for the model: the result said null) are left out of the cost and counted.
+
+    \b
+    Examples:
+      llm-exec stats
+      llm-exec stats --by model --since-days 7 --json
     """
     from ..state import StateUnavailable, open_store
-    from ..state.stats import GROUPS, render_table, summarise
+    from ..state.stats import GROUPS, cost_summary, render_table, summarise
 
     groups = [g.strip() for g in by.split(",") if g.strip()]
     unknown = [g for g in groups if g not in GROUPS]
@@ -41,10 +55,14 @@ def stats(as_json: bool, since_days: float | None, by: str) -> None:
         click.echo(f"llm-exec stats: state store unavailable: {exc}", err=True)
         sys.exit(2)
     summary = summarise(rows, groups)
+    total = cost_summary(rows)
     if as_json:
-        click.echo(json.dumps({"store": store.location, "calls": len(rows), "groups": summary}, indent=2))
+        click.echo(json.dumps({"store": store.location, "calls": len(rows), **total, "groups": summary}, indent=2))
     else:
-        click.echo(f"{len(rows)} calls in {store.location}")
+        cost = "unknown" if total["cost_usd"] is None else f"${total['cost_usd']}"
+        if total["cost_unknown_calls"] and total["cost_usd"] is not None:
+            cost += f" ({total['cost_unknown_calls']} calls of unknown cost not included)"
+        click.echo(f"{len(rows)} calls in {store.location}, cost {cost}")
         if summary:
             click.echo(render_table(summary, groups))
 
@@ -53,6 +71,15 @@ def _register_commands() -> None:
     from .run_command import run
 
     main.add_command(run)
+    # Listings and helpers (issue 13), one module each.
+    from .completion_command import completion
+    from .emulator_command import emulator
+    from .models_command import models
+    from .providers_command import providers
+    from .schema_command import schema
+
+    for command in (providers, models, schema, emulator, completion):
+        main.add_command(command)
 
 
 _register_commands()

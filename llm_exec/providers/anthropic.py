@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from functools import cache
 from typing import Any
 
 from ..errors import LlmError, ResponseError
@@ -83,6 +84,70 @@ class _Counts:
         self.__dict__.update(values)
 
 
+@cache
+def sdk_deprecations() -> dict[str, tuple[str | None, str | None]]:
+    """The installed SDK's own table of deprecated models (anthropic/_data/deprecated_models.py,
+    which it warns with), end-of-life dates as ISO dates; it names no replacements."""
+    return {model: (_iso_date(when), None) for model, when in _sdk_deprecated_models().items()}
+
+
+def _sdk_deprecated_models() -> Mapping[str, str]:
+    import sys
+
+    loaded = sys.modules.get("anthropic._data.deprecated_models")
+    if loaded is not None:
+        return loaded.DEPRECATED_MODELS
+    # Importing the table the ordinary way imports the whole SDK first (~1.3 s), so when the SDK is
+    # not loaded yet its file is read as data: a literal dict, evaluated without running any code.
+    import ast
+    import os
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("anthropic")  # a top-level package is found without being imported
+        if spec is None or spec.origin is None:
+            return {}
+        path = os.path.join(os.path.dirname(spec.origin), "_data", "deprecated_models.py")
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, ValueError, SyntaxError):
+        return {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        elif isinstance(node, ast.Assign):
+            targets = node.targets
+        else:
+            continue
+        if node.value is not None and any(isinstance(t, ast.Name) and t.id == "DEPRECATED_MODELS" for t in targets):
+            try:
+                table = ast.literal_eval(node.value)
+            except ValueError:
+                return {}
+            return {str(k): str(v) for k, v in table.items()} if isinstance(table, dict) else {}
+    return {}
+
+
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+
+
+def _iso_date(text: str) -> str | None:
+    """ "January 22nd, 2027" (the SDK's style) or "2027-01-22" -> "2027-01-22"; None if neither.
+    Parsed by hand: strptime's %B depends on the locale, and importing _strptime costs ~4 ms."""
+    import re
+    from datetime import date
+
+    match = re.fullmatch(r"\s*([A-Za-z]+)\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\s*", text)
+    try:
+        if match is None:
+            return date.fromisoformat(text.strip()).isoformat()
+        month = _MONTHS.index(match[1].lower()) + 1
+        return date(int(match[3]), month, int(match[2])).isoformat()
+    except ValueError:  # not a month name, not a calendar date
+        return None
+
+
 class AnthropicLlm(BaseLlm):
     name = "anthropic"
     default_model = "claude-sonnet-4-6"
@@ -96,6 +161,10 @@ class AnthropicLlm(BaseLlm):
     gen_ai_provider = "anthropic"
 
     _client_instance: Any = None
+
+    @classmethod
+    def model_deprecations(cls) -> Mapping[str, tuple[str | None, str | None]]:
+        return sdk_deprecations()
 
     def _client(self) -> Any:
         if self._client_instance is None:

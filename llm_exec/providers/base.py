@@ -166,6 +166,13 @@ class BaseLlm(ABC):
         """The class that serves these spec options (llama picks its API style here)."""
         return cls
 
+    @classmethod
+    def model_deprecations(cls) -> Mapping[str, tuple[str | None, str | None]]:
+        """Models the provider itself declares deprecated: model -> (end-of-life ISO date, replacement
+        model), None where not known. Read by llm_exec.models.deprecation on every call, so it must be
+        cheap (no SDK import)."""
+        return {}
+
     # -- the calls ---------------------------------------------------------------------------
 
     async def generate(self, request: LlmRequest) -> LlmResponse:
