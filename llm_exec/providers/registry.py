@@ -121,9 +121,16 @@ def find_entry(name: str) -> ProviderEntry:
     for entry in builtin_entries():
         if name in _import(entry.target).provider_aliases:
             return entry
-    for entry in plugin_entries():
+    plugins = plugin_entries()
+    for entry in plugins:
         if entry.name == name:
             return entry
+    for entry in plugins:  # a plugin's own aliases: its class must be loaded to read them
+        try:
+            if name in entry.load().provider_aliases:
+                return entry
+        except ConfigurationError:
+            continue  # a broken plugin claims no name; `llm-exec providers` reports it
     raise ConfigurationError(f"unknown provider {name!r}{_suggestion(name, available())}; known: "
                              f"{', '.join(available())} (`llm-exec providers` lists them)",
                              field="provider", error_type="unknown_provider")
