@@ -61,6 +61,11 @@ def warm_up(log: Callable[[str], None]) -> None:
                     if code != 0:
                         failures.append(f"{executor} {' '.join(flags)}".strip())
     stock.fill()
+    # The OpenTelemetry SDK and exporter too (when the otel extra is installed): a task whose caller
+    # asks for traces then exports them without importing anything in its fork.
+    from ..telemetry import tracing
+
+    tracing.warm_up()
     _wait_for_other_threads(log)
     # Objects that exist now are never collected: the collector then never writes to their pages,
     # so forked tasks keep sharing them with the daemon instead of copying them.

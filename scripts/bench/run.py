@@ -7,7 +7,7 @@ Prints a Markdown table, writes it into README.md between the bench markers, and
 into bench-results.json. `llm` and `litellm` are installed into .bench-venv/ only (created on the
 first run), never into the project's venv.
 
-Usage: python scripts/bench/run.py [--runs 10] [--only oneshot,batch,route,stream] [--no-rivals] [--no-readme]
+Usage: python scripts/bench/run.py [--runs 10] [--only oneshot,batch,route,stream,otel] [--no-rivals] [--no-readme]
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ import time
 from typing import Any
 
 import oneshot
+import otel
 import route
 import streaming
 import throughput
 import warm
 from common import ROOT, compile_package, log
 
-SECTIONS = ("oneshot", "warm", "batch", "route", "stream")
+SECTIONS = ("oneshot", "warm", "batch", "route", "stream", "otel")
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 GOALS = {"ratio": 1.25, "rss_mb": 90, "pct_of_ideal": 90, "route_ms": 60, "stream_p99_ms": 2, "warm_ms": 50,
-         "warm_over_pass": 4}
+         "warm_over_pass": 4, "otel_beyond_import_ms": 30, "otel_dead_ms": 1000}
 
 
 def mark(ok: bool) -> str:
@@ -137,7 +138,25 @@ def markdown(results: dict[str, Any], command: str) -> str:
                        f"| {row['max_ms']:.2f} ms | {row['first_chunk_p50_ms']:.2f} ms | {row['samples']} |")
             goals.append(f"{mark(row['p99_ms'] <= GOALS['stream_p99_ms'])} {row['executor']} streaming p99 "
                          f"{row['p99_ms']:.2f} ms (goal ≤ {GOALS['stream_p99_ms']} ms)")
-    out += ["", "**Goals (issue 7)**", "", *(f"- {goal}" for goal in goals)]
+    if "otel" in results:
+        ot = results["otel"]
+        out += ["", f"**OpenTelemetry traces** (issue 11): one task with tracing off, with OTLP/HTTP export to a "
+                    f"live receiver on loopback, and to a dead collector (closed port); the OTel SDK + exporter "
+                    f"import alone: {ot['sdk_import_ms']:g} ms", "",
+                "| executor | tracing off | export on | added | added beyond the SDK import | dead collector "
+                "| added |", "|---|---|---|---|---|---|---|"]
+        for row in ot["rows"]:
+            out.append(f"| {row['executor']} | {row['off_ms']:g} ms | {row['live_ms']:g} ms | {row['added_ms']:g} ms "
+                       f"| {row['beyond_import_ms']:g} ms | {row['dead_ms']:g} ms | {row['dead_added_ms']:g} ms |")
+            goals.append(f"{mark(row['beyond_import_ms'] <= GOALS['otel_beyond_import_ms'])} {row['executor']} "
+                         f"with OTLP export on: {row['beyond_import_ms']:+g} ms beyond the SDK import "
+                         f"(goal ≤ {GOALS['otel_beyond_import_ms']} ms)")
+            goals.append(f"{mark(row['dead_added_ms'] <= GOALS['otel_dead_ms'])} {row['executor']} with a dead "
+                         f"collector: +{row['dead_added_ms']:g} ms (goal ≤ {GOALS['otel_dead_ms']} ms)")
+        off = ot["imported_when_off"]
+        goals.append(f"{mark(not off)} tracing off: " + (f"imports {', '.join(off)}" if off else
+                     "no module of the OTel SDK, its exporters or llm_exec's tracing imported (llm-exec-gpt)"))
+    out += ["", "**Goals (issues 7, 11)**", "", *(f"- {goal}" for goal in goals)]
     return "\n".join(out)
 
 
@@ -185,6 +204,8 @@ def main() -> None:
         results["route"] = route.run(args.runs)
     if "stream" in sections:
         results["stream"] = streaming.run(args.runs)
+    if "otel" in sections:
+        results["otel"] = otel.run(args.runs)
     results["meta"]["seconds"] = round(time.monotonic() - started)
     shown = "make bench" if len(sys.argv) == 1 else results["meta"]["command"]
     table = markdown(results, shown)
