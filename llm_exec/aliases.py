@@ -139,7 +139,7 @@ def parse_sections(document: Mapping[str, Any], lines: Any, path: str, problems:
         raw_deprecated = {}
     for name, value in raw_aliases.items():
         where = ("aliases", name)
-        source = f"{path}:{line_of(lines, (*prefix, *where)) or '?'}"
+        source = _source(path, line_of(lines, (*prefix, *where)))
         if not isinstance(name, str) or not _NAME.match(name):
             problem(where, f"alias name {name!r} must be a plain identifier")
             continue
@@ -166,7 +166,7 @@ def parse_sections(document: Mapping[str, Any], lines: Any, path: str, problems:
                 deprecated[name] = parsed
     for model, note in raw_deprecated.items():
         where = ("deprecated", model)
-        source = f"{path}:{line_of(lines, (*prefix, *where)) or '?'}"
+        source = _source(path, line_of(lines, (*prefix, *where)))
         if not isinstance(model, str) or not model:
             problem(where, "a model id must be a string")
             continue
@@ -174,6 +174,10 @@ def parse_sections(document: Mapping[str, Any], lines: Any, path: str, problems:
         if parsed is not None:
             deprecated[model] = parsed
     return AliasTable(aliases, deprecated)
+
+
+def _source(path: str, line: int | None) -> str:
+    return f"{path}:{line}" if line else path
 
 
 def _note(model: str, raw: Any, source: str, problem: Any) -> DeprecationNote | None:

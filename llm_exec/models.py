@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typing import TypedDict
 
+    from .aliases import DeprecationNote
     from .providers.base import BaseLlm
     from .providers.registry import ProviderEntry
 
@@ -185,3 +186,19 @@ def _priced_model_ids(pricing_provider: str | None) -> list[str]:
 
 def _declared(table: Mapping[str, Any]) -> list[str]:
     return [model for model in table if isinstance(model, str)]
+
+
+def deprecation_warning(model: str, note: DeprecationNote | None, found: Deprecation | None) -> dict[str, Any]:
+    """The result's warning object: a local note (alias file, registry) wins over what the provider
+    or genai-prices says, field by field."""
+    end_of_life = (note.end_of_life if note else None) or (found.end_of_life if found else None)
+    replacement = (note.replacement if note else None) or (found.replacement if found else None)
+    source = note.source if note else found.source if found else "unknown"
+    retired = _past(end_of_life, None)
+    message = f"model {model} is {'retired' if retired else 'deprecated'}"
+    if end_of_life:
+        message += f" (end of life {end_of_life})" if not retired else f" since {end_of_life}"
+    if replacement:
+        message += f"; use {replacement} instead"
+    return {"type": "model_deprecated", "model": model, "end_of_life": end_of_life, "replacement": replacement,
+            "retired": retired, "source": source, "message": message}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from . import telemetry
-from .aliases import Alias, AliasTable, DeprecationNote, load_user_aliases
+from .aliases import Alias, AliasTable, load_user_aliases
 from .config import Secrets, process_start_monotonic
 from .errors import CancelledError, ConfigurationError, ContentFilterError, LlmError
 from .providers.base import BaseLlm
@@ -306,7 +306,7 @@ class Task:
         """A `model_deprecated` warning (and one stderr line) when the provider, genai-prices or the
         alias file says the model is going away. Never fails the task: the provider decides."""
         note = self.session.aliases().note_for(self.call.model_alias, model)
-        from .models import deprecation
+        from .models import deprecation, deprecation_warning
 
         found = deprecation(provider_cls, model)
         if note is None and found is None:
@@ -451,24 +451,6 @@ def check_alias_provider(alias: Alias, executor: str) -> None:
             f"model alias {alias.name!r} ({alias.source}) is for provider {alias.provider}, not {executor}: "
             f"run it with `llm-exec run` (the alias picks the provider)",
             field="model", error_type="alias_provider_mismatch")
-
-
-def deprecation_warning(model: str, note: DeprecationNote | None, found: Any) -> dict[str, Any]:
-    """The result's warning object: a local note (alias file, registry) wins over what the provider
-    or genai-prices says, field by field."""
-    from datetime import UTC, date, datetime
-
-    end_of_life = (note.end_of_life if note else None) or (found.end_of_life if found else None)
-    replacement = (note.replacement if note else None) or (found.replacement if found else None)
-    source = note.source if note else found.source
-    retired = bool(end_of_life and date.fromisoformat(end_of_life) < datetime.now(UTC).date())
-    message = f"model {model} is {'retired' if retired else 'deprecated'}"
-    if end_of_life:
-        message += f" (end of life {end_of_life})" if not retired else f" since {end_of_life}"
-    if replacement:
-        message += f"; use {replacement} instead"
-    return {"type": "model_deprecated", "model": model, "end_of_life": end_of_life, "replacement": replacement,
-            "retired": retired, "source": source, "message": message}
 
 
 def key_status(llm: BaseLlm) -> str:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from .facts import ProviderFacts
+from .facts import ProviderFacts, provider_class
 from .registry import Agent
 from .rules import CostEstimate
 
@@ -94,6 +94,12 @@ class ExecutorCatalog:
         from ..state.policies import BreakerConfig, breaker_wait
 
         return breaker_wait(doc, BreakerConfig(**settings), time.time())
+
+    def deprecation(self, agent: Agent, model: str) -> dict[str, Any] | None:
+        from ..models import deprecation, deprecation_warning  # deferred: asked of kept agents only
+
+        found = deprecation(provider_class(agent.executor).for_options(agent.task_defaults), model)
+        return deprecation_warning(model, None, found) if found is not None else None
 
     def estimate(self, agent: Agent, model: str, input_tokens: int, output_tokens: int) -> CostEstimate:
         if agent.price_per_mtok is not None:

@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..aliases import AliasTable, parse_sections
 from ..config import environ
 from ..errors import ConfigurationError, TaskSpecError
 from ..yaml_lines import Lines, Problem, format_path, invalid, line_of, load_yaml
@@ -84,6 +85,7 @@ class Registry:
     complexity_tiers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     name: str | None = None
     budget: Mapping[str, float] = field(default_factory=dict)
+    aliases: AliasTable = field(default_factory=AliasTable)  # its `aliases:` and `deprecated:`
 
     def get(self, name: str) -> Agent | None:
         return next((agent for agent in self.agents if agent.name == name), None)
@@ -273,6 +275,8 @@ def _semantic_problems(document: Any, lines: Lines, executors: list[str]) -> lis
                 field_name = exc.field
                 where = ("agents", index, "task_defaults", *((field_name.split(".")[0],) if field_name else ()))
                 problems.append((line_of(lines, where), format_path(where), str(exc)))
+    if isinstance(document, dict):
+        parse_sections(document, lines, "<registry>", problems)
     default = document.get("default_agent") if isinstance(document, dict) else None
     if isinstance(default, str) and isinstance(agents, list) and default not in first_seen:
         problems.append((line_of(lines, ("default_agent",)), "default_agent",
@@ -299,6 +303,9 @@ def _build(document: dict[str, Any], agent_lines: list[int], executors: list[str
         complexity_tiers={k: tuple(v) for k, v in (document.get("complexity_tiers") or {}).items()},
         name=document.get("name"),
         budget=_caps(document.get("budget")),
+        # Validated with their lines in _semantic_problems; built here without them (from the cache
+        # too), so an alias's source is the registry's path.
+        aliases=parse_sections(document, {}, path, []),
     )
 
 

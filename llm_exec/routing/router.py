@@ -22,6 +22,7 @@ from .rules import Decision, decide
 from .spawn import Attempt, Supervisor, run_consensus, run_failover
 
 if TYPE_CHECKING:
+    from ..aliases import Alias
     from ..result import Output
 
 PROGRAM = "llm-route"
@@ -66,6 +67,7 @@ def route(options: RouteOptions) -> int:
         return made[0]
 
     task: TaskSpec | None = None
+    alias: Alias | None = None
     decision: Decision | None = None
     attempts: list[Attempt] = []
     consensus: dict[str, Any] | None = None
@@ -76,7 +78,8 @@ def route(options: RouteOptions) -> int:
             supervisor.trace = _route_trace(task)
             registry = load_registry(options.registry_path)
             supervisor.secrets = _secrets(task, registry)
-            decision = decide(task, registry, ExecutorCatalog())
+            task, alias = _resolve_alias(task, registry)
+            decision = decide(task, registry, ExecutorCatalog(), alias=alias)
             if options.explain:
                 output().result(decision.explain(task))
                 output().close()
@@ -108,6 +111,7 @@ def route(options: RouteOptions) -> int:
         result = failure_result(error, task)
     else:
         result = dict(_final(attempts, consensus is not None))
+        _note_registry_aliases(result, alias, decision, supervisor)
     if decision is not None:
         result["route"] = route_info(decision, attempts, consensus)
     output().result(result)
@@ -134,6 +138,34 @@ def _route_trace(task: TaskSpec) -> Any:
 
     started_ns = time.time_ns() - int((time.monotonic() - PROCESS_START) * 1e9)
     return RouteTrace(started_ns, task.get("metadata"))
+
+
+def _resolve_alias(task: TaskSpec, registry: Registry) -> tuple[TaskSpec, Alias | None]:
+    """A task whose model is an alias (the registry's `aliases:` over the user's aliases.yaml) is
+    routed as the model it names, to that provider's agents (decide's `alias`)."""
+    from ..aliases import load_user_aliases
+
+    alias = registry.aliases.over(load_user_aliases()).resolve(task.get("model"))
+    if alias is None:
+        return task, None
+    return TaskSpec(raw={**task.raw, "model": alias.model}), alias
+
+
+def _note_registry_aliases(result: dict[str, Any], alias: Alias | None, decision: Decision | None,
+                           supervisor: Supervisor) -> None:
+    """What the executor could not know: the alias the task used, and the registry's own
+    `deprecated:` entry for the model it ran."""
+    if alias is not None:
+        result.setdefault("model_alias", alias.name)
+    model = result.get("model")
+    note = decision.registry.aliases.note_for(alias.name if alias else None, model) if decision else None
+    if note is None or not isinstance(model, str) or result.get("warnings"):
+        return
+    from ..models import deprecation_warning
+
+    warning = deprecation_warning(model, note, None)
+    supervisor.log(f"warning: {warning['message']}")
+    result["warnings"] = [warning]
 
 
 def _final(attempts: Sequence[Attempt], consensus: bool) -> dict[str, Any]:

@@ -25,10 +25,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..task import DEFAULT_MAX_TOKENS, TaskSpec, estimate_prompt_tokens, prompt_texts
 from .registry import Agent, Registry
+
+if TYPE_CHECKING:
+    from ..aliases import Alias
 
 # -- complexity ------------------------------------------------------------------------------
 
@@ -136,6 +139,25 @@ class Catalog(Protocol):
         """Seconds until the agent's circuit breaker lets a call through; None when it is closed."""
         ...
 
+    def deprecation(self, agent: Agent, model: str) -> dict[str, Any] | None:
+        """What the provider (or genai-prices) says of the model going away, as a result's
+        `model_deprecated` warning; None when nothing does."""
+        ...
+
+
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+
+
+def context_skip_reason(agent: Agent, floor: int) -> str | None:
+    """Why `agent` is not tried after a prompt did not fit a context window of `floor` tokens;
+    None when its window is known to be larger. An agent without a context_window is not tried:
+    nothing says it is larger, and the same prompt would most likely be refused again."""
+    if agent.context_window is None:
+        return "no context_window in the registry (not known to be larger)"
+    if agent.context_window <= floor:
+        return f"context_window {agent.context_window} is not larger than {floor}"
+    return None
+
 
 def usd(value: float) -> str:
     return f"${value:.6g}"
@@ -153,6 +175,7 @@ class Evaluation:
     output_tokens: int
     cost: CostEstimate
     reasons: tuple[str, ...]  # why it was rejected; empty = kept
+    deprecation: dict[str, Any] | None = None  # a model_deprecated warning (kept agents only)
 
     @property
     def kept(self) -> bool:
@@ -188,6 +211,18 @@ class Decision:
     def evaluation(self, name: str) -> Evaluation:
         return next(e for e in self.evaluations if e.agent.name == name)
 
+    def context_failover(self) -> dict[str, list[str]]:
+        """For each agent of the failover order, the later ones tried should it answer
+        context_length_exceeded: those with a known, larger context_window; none when its own
+        window is unknown (nothing can be said to be larger)."""
+        order = [self.evaluation(name).agent for name in self.failover]
+        out: dict[str, list[str]] = {}
+        for index, agent in enumerate(order):
+            floor = agent.context_window
+            out[agent.name] = [] if floor is None else [
+                later.name for later in order[index + 1:] if context_skip_reason(later, floor) is None]
+        return out
+
     def explain(self, task: TaskSpec) -> dict[str, Any]:
         tier = self.registry.complexity_tiers.get(self.complexity.level)
         body: dict[str, Any] = {
@@ -208,12 +243,20 @@ class Decision:
             "chosen": self.chosen,
             "used_default_agent": self.used_default_agent,
             "failover": list(self.failover),
+            # On context_length_exceeded, the agents each one would fail over to (see context_skip_reason).
+            "context_failover": self.context_failover(),
         }
+        going = [e for e in self.evaluations if e.kept and e.deprecation]
+        if going:
+            body["deprecated_models"] = [
+                f"{e.agent.name}: {e.deprecation['message']}: ranked after the agents of equal rank" for e in going]
         if self.error:
             body["error"] = {"type": self.error_type, "message": self.error}
         return body
 
     def _agent_dict(self, e: Evaluation) -> dict[str, Any]:
+        from .catalog import program  # deferred: catalog imports this module
+
         agent = e.agent
         note = e.cost.note
         if e.cost.usd is None and self.max_cost_usd is not None:
@@ -222,7 +265,7 @@ class Decision:
         return {
             "name": agent.name,
             "type": agent.type,
-            "executor": f"llm-exec-{agent.executor}",
+            "executor": program(agent.executor),
             "model": e.model,
             "capabilities": list(agent.capabilities),
             "enabled": agent.enabled,
@@ -233,11 +276,15 @@ class Decision:
             "estimated_cost_usd": e.cost.usd,
             "price_per_mtok": e.cost.price_dict(),
             "cost_note": note,
+            "context_window": agent.context_window,
+            "deprecated": e.deprecation,  # ranked after agents of equal rank when set
             "metadata": dict(agent.metadata),
         }
 
 
-def decide(task: TaskSpec, registry: Registry, catalog: Catalog) -> Decision:
+def decide(task: TaskSpec, registry: Registry, catalog: Catalog, *, alias: Alias | None = None) -> Decision:
+    """`alias`: the model alias the task's model was resolved from (llm-route replaced the model
+    already); when it names a provider, only that provider's agents qualify."""
     prompt_tokens = estimate_prompt_tokens(task)
     complexity = classify(task, prompt_tokens)
     required = tuple(task.get("required_capabilities", ()))
@@ -260,6 +307,8 @@ def decide(task: TaskSpec, registry: Registry, catalog: Catalog) -> Decision:
         missing = [c for c in required if c not in agent.capabilities]
         if missing:
             reasons.append(f"missing capabilities: {', '.join(missing)}")
+        if alias is not None and alias.provider is not None and _provider_name(alias.provider) != agent.executor:
+            reasons.append(f"model alias {alias.name!r} is for provider {alias.provider}")
         soft = []
         if tier is not None and pinned is None and not any(fnmatchcase(model, glob) for glob in tier):
             soft.append(f"model {model!r} is not in the {complexity.level} tier ({', '.join(tier)})")
@@ -268,6 +317,10 @@ def decide(task: TaskSpec, registry: Registry, catalog: Catalog) -> Decision:
         evaluations.append(Evaluation(agent, model, output_tokens, cost, tuple(reasons + soft)))
 
     rule = "versatility first" if complexity.level == "complex" else "cheapest first"
+    # Deprecation only breaks ties, so it is asked of the kept agents only (the provider's answer may
+    # import its module): a local note (the registry's `deprecated:`) wins over the provider's.
+    evaluations = [e if not e.kept else replace(e, deprecation=_deprecation(e, registry, catalog))
+                   for e in evaluations]
     kept = [e for e in evaluations if e.kept]
     ranked = sorted(kept, key=lambda e: _rank_key(e, task.get("preferred_types", ()), complexity.level))
     decision = Decision(
@@ -282,10 +335,27 @@ def decide(task: TaskSpec, registry: Registry, catalog: Catalog) -> Decision:
 
 def _rank_key(e: Evaluation, preferred: Sequence[str], level: str) -> tuple[Any, ...]:
     preference = preferred.index(e.agent.type) if e.agent.type in preferred else len(preferred)
+    deprecated = 0 if e.deprecation is None else 1  # at equal rank, a model that is going away comes last
     if level == "complex":
-        return (preference, -len(e.agent.capabilities), e.agent.index)
+        return (preference, -len(e.agent.capabilities), deprecated, e.agent.index)
     known = e.cost.usd is not None
-    return (preference, 0 if known else 1, e.cost.usd if known else 0.0, e.agent.index)
+    return (preference, 0 if known else 1, e.cost.usd if known else 0.0, deprecated, e.agent.index)
+
+
+def _deprecation(e: Evaluation, registry: Registry, catalog: Catalog) -> dict[str, Any] | None:
+    note = registry.aliases.note_for(e.model)
+    found = getattr(catalog, "deprecation", None)
+    if note is not None:
+        from ..models import deprecation_warning
+
+        return deprecation_warning(e.model, note, None)
+    return found(e.agent, e.model) if found is not None else None
+
+
+def _provider_name(name: str) -> str:
+    from ..providers.registry import find_entry
+
+    return find_entry(name).name
 
 
 def _no_candidate(decision: Decision, hard: Mapping[str, list[str]]) -> Decision:
