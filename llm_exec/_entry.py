@@ -12,25 +12,19 @@ import contextlib
 import os
 import sys
 
-
-def claude() -> None:
-    _run("claude")
-
-
-def gpt() -> None:
-    _run("gpt")
+# typing.TYPE_CHECKING without importing typing: this module is every executor's start-up path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
-def gemini() -> None:
-    _run("gemini")
-
-
-def custom() -> None:
-    _run("custom")
-
-
-def llama() -> None:
-    _run("llama")
+def __getattr__(name: str) -> Callable[[], None]:
+    """`llm_exec._entry:<provider>` for each dedicated console script (pyproject's [project.scripts]
+    names them, as each provider class declares its `executable`): runs that registered provider.
+    No table here: the name is checked where the provider is looked up."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return lambda: _run(name)
 
 
 PROVIDER_ENV = "LLM_EXEC_PROVIDER"
