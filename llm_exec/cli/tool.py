@@ -71,6 +71,9 @@ def _register_commands() -> None:
     from .run_command import run
 
     main.add_command(run)
+    from .metrics_command import metrics  # issue 11
+
+    main.add_command(metrics)
     # Listings and helpers (issue 13), one module each.
     from .completion_command import completion
     from .emulator_command import emulator

@@ -82,6 +82,26 @@ class RedisStore(StateStore):
             raise StateUnavailable(f"{self.location}: {exc}") from exc
         return [row for row in rows if row.get("ts", 0) >= (since or 0)]
 
+    def ledger_after(self, cursor: int) -> tuple[list[dict[str, Any]], int, bool]:
+        try:
+            length = self._client.llen(LEDGER_KEY)
+            restarted = length < cursor
+            start = 0 if restarted else cursor
+            raw = self._client.lrange(LEDGER_KEY, start, -1) if length > start else []
+        except self._redis_errors as exc:
+            raise StateUnavailable(f"{self.location}: {exc}") from exc
+        return [json.loads(item) for item in raw], start + len(raw), restarted
+
+    def scan(self, prefix: str) -> dict[str, Doc]:
+        pattern = PREFIX + "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        try:
+            names = sorted(self._client.scan_iter(match=pattern, count=500))
+            values = self._client.mget(names) if names else []
+        except self._redis_errors as exc:
+            raise StateUnavailable(f"{self.location}: {exc}") from exc
+        return {name.decode()[len(PREFIX):]: json.loads(value) for name, value in zip(names, values, strict=True)
+                if value}
+
     def cache_get(self, key: str) -> dict[str, Any] | None:
         try:
             value = self._client.get(PREFIX + "cache:" + key)

@@ -85,6 +85,26 @@ class SqliteStore(StateStore):
         except sqlite3.Error as exc:
             raise StateUnavailable(f"{self.location}: {exc}") from exc
 
+    def ledger_after(self, cursor: int) -> tuple[list[dict[str, Any]], int, bool]:
+        # One writer at a time appends with increasing ids, so no row can appear below a seen id.
+        try:
+            last = self._db.execute("SELECT coalesce(max(id), 0) FROM ledger").fetchone()[0]
+            restarted = last < cursor
+            cursor = 0 if restarted else cursor
+            rows = self._db.execute("SELECT id, row FROM ledger WHERE id > ? ORDER BY id", (cursor,)).fetchall()
+        except sqlite3.Error as exc:
+            raise StateUnavailable(f"{self.location}: {exc}") from exc
+        return [json.loads(row) for _, row in rows], (rows[-1][0] if rows else cursor), restarted
+
+    def scan(self, prefix: str) -> dict[str, Doc]:
+        try:
+            # A range on the primary key, not LIKE (whose wildcards a key may contain).
+            found = self._db.execute("SELECT key, value FROM kv WHERE key >= ? AND key < ?",
+                                     (prefix, prefix + "\U0010ffff")).fetchall()
+        except sqlite3.Error as exc:
+            raise StateUnavailable(f"{self.location}: {exc}") from exc
+        return {key: json.loads(value) for key, value in found}
+
     def cache_get(self, key: str) -> dict[str, Any] | None:
         try:
             row = self._db.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()

@@ -41,6 +41,20 @@ class StateStore(ABC):
     @abstractmethod
     def ledger_rows(self, since: float | None = None) -> list[dict[str, Any]]: ...
 
+    def ledger_after(self, cursor: int) -> tuple[list[dict[str, Any]], int, bool]:
+        """(rows appended after `cursor`, the cursor to pass next, whether the ledger was reset).
+        The ledger only grows, so a reader (`llm-exec metrics --serve`) follows it without reading
+        it again; a ledger shorter than `cursor` was reset: its rows are then read from the start.
+        This default reads the whole ledger; the backends read only the new rows."""
+        rows = self.ledger_rows()
+        if cursor > len(rows):
+            return rows, len(rows), True
+        return rows[cursor:], len(rows), False
+
+    def scan(self, prefix: str) -> dict[str, Doc]:
+        """Every document whose key starts with `prefix` (e.g. "breaker:"), read-only."""
+        raise NotImplementedError
+
     @abstractmethod
     def cache_get(self, key: str) -> dict[str, Any] | None: ...
 

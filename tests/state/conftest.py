@@ -1,9 +1,8 @@
-"""A real redis-server on loopback for the Redis backend (installed by .ci/run: apt-get install
-redis-server). Missing is a failure with the fix, never a skip."""
+"""A real redis-server on loopback for the Redis backend (obtained by `make test`: see
+tests/services.py). Missing is a failure with the fix, never a skip."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -11,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
+from tests.services import service_binary
 
 
 def free_port() -> int:
@@ -29,10 +30,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed: apt-get install redis-server (.ci/run installs it)",
-                        pytrace=False)
+        binary = service_binary("redis-server")
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
