@@ -12,12 +12,13 @@
     │   ├── LocalRateLimitError      exit 1  our own rpm/tpm limit needs a wait past the deadline
     │   └── CancelledError           exit 1  SIGINT / SIGTERM
     ├── ConfigurationError           exit 2  endpoint, key or model setup is wrong
-    │   ├── AuthenticationError      exit 2  missing or rejected key (401/403, Gemini API_KEY_INVALID)
-    │   ├── ModelNotFoundError       exit 2  404 unknown model
+    │   ├── AuthenticationError      exit 2  missing or rejected key (401/403, or a 400 saying so)
+    │   ├── ModelNotFoundError       exit 2  unknown model (404, or a 400 saying so)
     │   ├── BudgetExceededError      exit 2  a spend cap would be passed
     │   └── ReplayMissError          exit 2  replay mode has no recorded answer
     ├── TaskSpecError                exit 3  stdin is not a valid task spec
     └── InvalidRequestError          exit 3  the provider rejected the request as invalid (400)
+        └── ContextLengthExceededError  exit 3  the prompt does not fit the model's context window
 
 Each class carries its exit code and `error_type` (the result's `error.type`), so nothing else in
 the code base picks exit codes. Provider modules map SDK exceptions onto these at one boundary;
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionError",
     "ContentFilterError",
+    "ContextLengthExceededError",
     "ExecutionError",
     "InvalidRequestError",
     "LlmError",
@@ -169,3 +171,9 @@ class InvalidRequestError(LlmError):
     exit_code = 3
     error_type = "invalid_request"
 
+
+class ContextLengthExceededError(InvalidRequestError):
+    """The prompt (plus max_tokens, for some providers) is over the model's context window: the
+    same request fails again on this model, but a model with a larger window may take it."""
+
+    error_type = "context_length_exceeded"

@@ -92,6 +92,19 @@ FAULTS = [
           executors=frozenset({"claude"})),
     Fault("usage-chunk-not-last", [{"fault": "usage_not_last"}], Expect(0, attempts=1),
           executors=frozenset({"gpt"})),
+    # Each provider's own refusal of an over-long prompt (custom: TGI's 422): exit 3, never retried.
+    Fault("context-length", [{"error_body": "context_length", "times": MANY}],
+          Expect(3, "context_length_exceeded", False, attempts=1, sleeps=())),
+    # A gateway (LiteLLM proxy) in front of any provider: 400s that are the agent's configuration.
+    Fault("gateway-400-invalid-model", [{"error_body": "litellm_invalid_model", "times": MANY}],
+          Expect(2, "model_not_found", False, attempts=1, sleeps=())),
+    Fault("gateway-400-no-db", [{"error_body": "litellm_no_db", "times": MANY}],
+          Expect(2, "authentication_error", False, attempts=1, sleeps=())),
+    # llama.cpp's refusal through any route; older servers sent it as a 500, which is not retried either.
+    Fault("llama-cpp-context-size", [{"error_body": "llama_cpp_context_length", "times": MANY}],
+          Expect(3, "context_length_exceeded", False, attempts=1, sleeps=())),
+    Fault("llama-cpp-context-size-500", [{"error_body": "llama_cpp_context_length", "status": 500, "times": MANY}],
+          Expect(3, "context_length_exceeded", False, attempts=1, sleeps=()), executors=frozenset({"llama"})),
 ]
 
 
@@ -217,3 +230,27 @@ def test_stream_cut_before_its_terminal_event_is_an_error(executor: str, emu: Em
     assert code == 1, result
     assert result["error"]["type"] == "truncated_stream" and result["error"]["retryable"] is True
     assert [line["text"] for line in lines[:-1]] == ["Hel"] and result["output"] == "Hel"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("status", [400, 500])
+def test_llama_cpp_server_context_overflow(status: int, stream: bool, emu: Emulator, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """llm-exec-llama in OpenAI-compatible mode, as against llama-server: its exceed_context_size_error
+    (400; older servers 500) is context_length_exceeded, exit 3, one attempt."""
+    emu.reset()
+    for name, value in emulator_env(emu.url).items():
+        monkeypatch.setenv(name, value)
+    emu.script([{"error_body": "llama_cpp_context_length", "status": status, "times": MANY}])
+    spec = {"prompt": "four words of prompt", "max_tokens": 30, "stream": stream, "api_style": "openai",
+            "api_endpoint": f"{emu.url}/v1"}
+    (tmp_path / "task.json").write_text(json.dumps(spec))
+    code = run(RunOptions(executor="llama", program="llm-exec-llama", input_path=str(tmp_path / "task.json"),
+                          output_path=str(tmp_path / "out.jsonl")))
+    result = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[-1])
+    assert not list(result_validator().iter_errors(result)), result
+    assert (code, result["provider"], result["attempts"]) == (3, "openai-compatible", 1), result
+    assert result["error"] == {
+        "type": "context_length_exceeded", "retryable": False, "status_code": status, "retry_after_seconds": None,
+        "field": None, "message": "the request exceeds the available context size, try increasing it"}
+    assert [r["path"] for r in emu.requests()] == ["/v1/chat/completions"]

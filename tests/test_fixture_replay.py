@@ -390,7 +390,13 @@ def expected_error(case: Case) -> ExpectedError:
         body = None
     error = body.get("error") if isinstance(body, dict) else None
     reasons = {d.get("reason") for d in (error.get("details") or ())} if isinstance(error, dict) else set()
-    if status in (401, 403) or (case.provider == "gemini" and status == 400 and "API_KEY_INVALID" in reasons):
+    recorded = _recorded_message(body, text) or ""
+    # The recorded over-long prompts: Anthropic's "prompt is too long", OpenAI's context_length_exceeded.
+    overflow = status == 400 and ("prompt is too long" in recorded
+                                  or (isinstance(error, dict) and error.get("code") == "context_length_exceeded"))
+    if overflow:
+        kind, exit_code, retryable = "context_length_exceeded", 3, False
+    elif status in (401, 403) or (case.provider == "gemini" and status == 400 and "API_KEY_INVALID" in reasons):
         kind, exit_code, retryable = "authentication_error", 2, False
     elif status == 404:
         kind, exit_code, retryable = "model_not_found", 2, False

@@ -24,6 +24,7 @@ from .wire_base import (
     conversation,
     json_response,
     new_id,
+    overflow_tokens,
     phrase,
     sse_event,
     stream_response,
@@ -152,6 +153,10 @@ class AnthropicWire(Wire):
         if status == 529:
             resp.reason = ""  # the real 529 has an empty reason phrase
         return resp
+
+    def context_error(self, call: Call | None, status: int | None = None) -> Response:
+        prompt, window = overflow_tokens(call)
+        return self.error(call, status or 400, f"prompt is too long: {prompt} tokens > {window} maximum")
 
     def auth_error(self, call: Call | None) -> Response:
         return self.error(call, 401, "x-api-key header is required")

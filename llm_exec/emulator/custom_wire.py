@@ -8,7 +8,19 @@ Errors are ``{"error": "<string>"}``; a missing credential gets 401 ``unauthoriz
 from __future__ import annotations
 
 from .tokens import normalize_stop
-from .wire_base import Call, Incoming, Reply, Response, Step, Wire, as_int, json_response, phrase, texts_of
+from .wire_base import (
+    Call,
+    Incoming,
+    Reply,
+    Response,
+    Step,
+    Wire,
+    as_int,
+    json_response,
+    overflow_tokens,
+    phrase,
+    texts_of,
+)
 
 
 class CustomWire(Wire):
@@ -38,4 +50,12 @@ class CustomWire(Wire):
     def error(self, call: Call | None, status: int, message: str | None = None, step: Step | None = None) -> Response:
         text = message or ("unauthorized" if status == 401 else phrase(status).lower())
         return json_response(status, {"error": text})
+
+    def context_error(self, call: Call | None, status: int | None = None) -> Response:
+        # A self-hosted server behind the custom contract: Hugging Face TGI's 422 validation error.
+        prompt, window = overflow_tokens(call)
+        new_tokens = call.max_tokens if call is not None and call.max_tokens is not None else 0
+        message = (f"Input validation error: `inputs` tokens + `max_new_tokens` must be <= {window}. "
+                   f"Given: {prompt} `inputs` tokens and {new_tokens} `max_new_tokens`")
+        return json_response(status or 422, {"error": message, "error_type": "validation"})
 

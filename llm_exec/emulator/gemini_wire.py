@@ -25,6 +25,7 @@ from .wire_base import (
     dumps,
     json_response,
     new_id,
+    overflow_tokens,
     phrase,
     sse_event,
     stream_response,
@@ -142,6 +143,12 @@ class GeminiWire(Wire):
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay},
             ]
         return json_response(err["code"], {"error": err}, {}, JSON_CT, indent=2, trailer=b"\n")
+
+    def context_error(self, call: Call | None, status: int | None = None) -> Response:
+        # A plain 400 INVALID_ARGUMENT: only the message says what is wrong.
+        prompt, window = overflow_tokens(call)
+        message = f"The input token count ({prompt}) exceeds the maximum number of tokens allowed ({window})."
+        return self.error(call, status or 400, message)
 
     def auth_error(self, call: Call | None) -> Response:
         return self.error(call, 403)

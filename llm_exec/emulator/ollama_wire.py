@@ -122,6 +122,10 @@ class OllamaWire(Wire):
             lines.append(self._final(call, reply, ""))
         return stream_response(200, [dumps(line) + b"\n" for line in lines], NDJSON_CT, {}, "ndjson")
 
+    def context_error(self, call: Call | None, status: int | None = None) -> Response:
+        # Ollama's refusal when it may not truncate (`truncate: false`); it gives no counts.
+        return self.error(call, status or 400, "the input length exceeds the context length")
+
     def error(self, call: Call | None, status: int, message: str | None = None, step: Step | None = None) -> Response:
         model = call.model if call else "llama3.2"
         text = message or _ERRORS.get(status, phrase(status).lower()).format(model=model)

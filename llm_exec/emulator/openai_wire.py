@@ -24,6 +24,7 @@ from .wire_base import (
     json_response,
     new_id,
     now,
+    overflow_tokens,
     phrase,
     sse_event,
     stream_response,
@@ -156,6 +157,17 @@ class OpenAIWire(Wire):
         text = message or text.format(model=model)
         body = {"error": {"message": text, "type": err_type, "param": None, "code": code}}
         return json_response(status, body, self.headers(), "application/json; charset=utf-8", indent=4, trailer=b"\n")
+
+    def context_error(self, call: Call | None, status: int | None = None) -> Response:
+        # The Chat Completions wording, with code context_length_exceeded and param messages.
+        prompt, window = overflow_tokens(call)
+        body = {"error": {
+            "message": f"This model's maximum context length is {window} tokens. However, your messages resulted "
+                       f"in {prompt} tokens. Please reduce the length of the messages.",
+            "type": _INVALID, "param": "messages", "code": "context_length_exceeded",
+        }}
+        return json_response(status or 400, body, self.headers(), "application/json; charset=utf-8", indent=4,
+                             trailer=b"\n")
 
     def auth_error(self, call: Call | None) -> Response:
         return self.error(call, 401, (

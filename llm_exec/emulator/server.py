@@ -7,7 +7,7 @@ error, fault body, replayed recording or the deterministic reply) → send it
 normally or through a transport fault (``truncate``, ``reset_mid_body``,
 ``trickle``).
 
-Scripted steps win over authentication: a step with ``status``/``fixture``/
+Scripted steps win over authentication: a step with ``status``/``fixture``/``error_body``/
 ``html``/``echo_key``/``malformed`` answers even without a credential; the
 normal reply path (including reply-only steps and replay mode) checks auth.
 Ollama's GET ``/api/tags`` and ``/api/version`` are logged but never consume
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from .error_bodies import error_body_response
 from .faults import Transport, html_response
 from .fixtures import FixtureError, Replayer, fixture_response, load_fixture, resolve_fixture
 from .ollama_wire import meta_response
@@ -202,6 +203,8 @@ class Handler(Transport):
             return html_response(status or 502, phrase(status or 502))
         if fault == "echo_key":
             return wire.key_error(call, req.credential or "", status or 401)
+        if "error_body" in step:
+            return error_body_response(wire, call, req.path, step["error_body"], status)
         if status is not None and status >= 400:
             if "body" in step:
                 return _body_response(status, step["body"], wire.headers())

@@ -26,8 +26,10 @@ FAULTS = frozenset({
 })
 STEP_KEYS = frozenset({
     "times", "delay_ms", "reply", "status", "headers", "body", "fault", "fixture",
-    "seconds", "interval_ms", "gemini_api_key_invalid", "retry_delay",
+    "seconds", "interval_ms", "gemini_api_key_invalid", "retry_delay", "error_body",
 })
+# Named error bodies real servers send (error_bodies.py).
+ERROR_BODIES = frozenset({"context_length", "llama_cpp_context_length", "litellm_invalid_model", "litellm_no_db"})
 
 
 def find_credential(headers: dict[str, str], query: dict[str, str]) -> tuple[str | None, str | None]:
@@ -58,6 +60,8 @@ def validate_steps(steps: Any) -> list[dict[str, Any]]:
             raise ValueError(f"unknown step field(s): {sorted(unknown)}")
         if "fault" in step and step["fault"] not in FAULTS:
             raise ValueError(f"unknown fault {step['fault']!r}; expected one of {sorted(FAULTS)}")
+        if "error_body" in step and step["error_body"] not in ERROR_BODIES:
+            raise ValueError(f"unknown error_body {step['error_body']!r}; expected one of {sorted(ERROR_BODIES)}")
         if "status" in step and not isinstance(step["status"], int):
             raise ValueError("'status' must be an integer")
         if not isinstance(step.get("times", 1), int) or step.get("times", 1) < 0:

@@ -145,6 +145,18 @@ def conversation(items: Any, content_key: str = "content", default_role: str | N
     return texts, last_user
 
 
+# A scripted over-long prompt (``{"error_body": "context_length"}``) is reported as this many
+# tokens over a window of this size, whatever the prompt really was.
+EMULATED_CONTEXT_WINDOW = 4096
+
+
+def overflow_tokens(call: Call | None) -> tuple[int, int]:
+    """(prompt tokens, context window) for a scripted context overflow: the prompt's real count
+    on top of the whole window, so the numbers read like a real refusal."""
+    prompt = call.prompt_tokens if call is not None else 0
+    return EMULATED_CONTEXT_WINDOW + max(prompt, 1), EMULATED_CONTEXT_WINDOW
+
+
 def phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -222,6 +234,11 @@ class Wire:
 
     def auth_error(self, call: Call | None) -> Response:
         return self.error(call, 401)
+
+    def context_error(self, call: Call | None, status: int | None = None) -> Response:
+        """The provider's own answer to a prompt over the model's context window (see
+        ``overflow_tokens``); ``status`` overrides the provider's (400 unless it says otherwise)."""
+        raise NotImplementedError
 
     def key_error(self, call: Call | None, key: str, status: int) -> Response:
         """An error that echoes the credential (tests our redaction)."""

@@ -59,8 +59,9 @@ class HttpReply:
 
     def error(self) -> LlmError:
         """The error for a non-2xx answer, through the shared status table."""
-        message = body_message(parse_body(self.text), self.reason or f"HTTP {self.status}")
-        return error_from_status(self.status, message, headers=self.headers, request_id=self.request_id)
+        body = parse_body(self.text)
+        message = body_message(body, self.reason or f"HTTP {self.status}")
+        return error_from_status(self.status, message, headers=self.headers, request_id=self.request_id, body=body)
 
     def json(self) -> Any:
         """The body of a 2xx answer as JSON; anything else is a ResponseError."""

@@ -22,6 +22,7 @@ def translate_sdk_error(exc: BaseException, sdk: ModuleType, *, status: int | No
             body_message(exc.body, exc.message),
             headers=exc.response.headers,
             request_id=getattr(exc, "request_id", None),
+            body=exc.body,  # the SDK's `error` object: read for context overflow, bad key, unknown model
         )
     if isinstance(exc, sdk.APITimeoutError):
         return TimeoutError("request timed out", error_type="read_timeout")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import typing
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..errors import AuthenticationError, LlmError, ResponseError
+from ..errors import LlmError, ResponseError
 from ..request import LlmRequest
 from ..response import FinishReason, LlmResponse, Usage
 from ._http_errors import body_message, error_from_status, google_retry_delay, translate_httpx_error
@@ -279,26 +279,17 @@ class GeminiLlm(BaseLlm):
             await self._client_instance.aio.aclose()
 
 
-def _error_reason(details: Any) -> str | None:
-    error = details.get("error", details) if isinstance(details, Mapping) else None
-    for item in (error.get("details") if isinstance(error, Mapping) else None) or ():
-        if isinstance(item, Mapping) and item.get("reason"):
-            return str(item["reason"])
-    return None
-
-
 def translate_error(exc: BaseException) -> LlmError | None:
     from google.genai import errors
 
     if isinstance(exc, errors.APIError):
         headers = getattr(exc.response, "headers", None)
         message = body_message(exc.details, exc.message or str(exc.status or exc.code))
-        # Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID: a key
-        # problem (exit 2), not a bad request.
-        if _error_reason(exc.details) == "API_KEY_INVALID":
-            return AuthenticationError(message, status_code=exc.code, error_type="authentication_error")
+        # The body decides what a 400 is: a bad key (reason API_KEY_INVALID, exit 2), an over-long
+        # prompt ("The input token count (N) exceeds ..."), or a bad request (_http_errors.body_kind).
         return error_from_status(
-            int(exc.code or 500), message, headers=headers, retry_after=google_retry_delay(exc.details)
+            int(exc.code or 500), message, headers=headers, retry_after=google_retry_delay(exc.details),
+            body=exc.details,
         )
     if isinstance(exc, errors.UnknownApiResponseError | json.JSONDecodeError):
         # google-genai cannot parse the body (not JSON, or SSE it does not understand).

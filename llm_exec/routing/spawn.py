@@ -8,7 +8,10 @@ result object (one is synthesised when the child wrote none).
 
 Failover follows the exit-code contract: 1 (execution error) and 2 (that agent's configuration)
 move on to the next agent; 3 (the task itself) stops. So does a stream that already wrote deltas,
-a signal, and the deadline.
+a signal, and the deadline. One exit 3 is the model's limit rather than the task's:
+context_length_exceeded moves on, but only to agents whose registry context_window is larger than
+the failed agent's (rules.context_skip_reason); the attempt's `failover` entry in the trail says
+which agents that leaves and which it passes over.
 
 Children run in their own process group, so a terminal's Ctrl-C reaches them once, through us:
 SIGINT/SIGTERM received by llm-route are forwarded to every live child, which then writes its
@@ -37,7 +40,7 @@ from ..task import TaskSpec
 from .catalog import executor_command, program
 from .facts import provider_class
 from .registry import Agent, Registry
-from .rules import Decision
+from .rules import CONTEXT_LENGTH_EXCEEDED, Decision, context_skip_reason
 
 # After the route's deadline the executor (told the same deadline) should already have answered;
 # this long past it, it gets SIGTERM (and writes a result), and this long after that, SIGKILL.
@@ -56,6 +59,8 @@ class Attempt:
     agent: Agent
     result: dict[str, Any]
     streamed: bool = False
+    # What the failover made of this attempt's context_length_exceeded (shown in `route.tried`).
+    failover: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -67,7 +72,10 @@ class Attempt:
         return error.get("type") if isinstance(error, dict) else None
 
     def tried(self) -> dict[str, Any]:
-        return {"agent": self.agent.name, "exit_code": self.exit_code, "error_type": self.error_type}
+        entry = {"agent": self.agent.name, "exit_code": self.exit_code, "error_type": self.error_type}
+        if self.failover is not None:
+            entry["failover"] = self.failover
+        return entry
 
     def cost_usd(self) -> float | None:
         """The executor's cost, else the registry's stated price times the reported tokens."""
@@ -294,29 +302,62 @@ def run_failover(decision: Decision, task: TaskSpec, *, deadline: Deadline, supe
                  relay: Relay | None, stream: bool | None = None) -> list[Attempt]:
     """Try the agents in failover order until one succeeds or failing over cannot help."""
     attempts: list[Attempt] = []
-    for name in decision.failover:
+    order = list(decision.failover)
+    floor: int | None = None  # after a context_length_exceeded: the largest window a prompt did not fit
+    for position, name in enumerate(order):
         if supervisor.cancelled or (attempts and deadline.remaining() < MIN_ATTEMPT_SECONDS):
             break
         evaluation = decision.evaluation(name)
+        if floor is not None and (skip := context_skip_reason(evaluation.agent, floor)) is not None:
+            supervisor.log(f"agent {name}: not tried after context_length_exceeded: {skip}")
+            continue
         attempt = run_attempt(evaluation.agent, task, evaluation.model, deadline=deadline, supervisor=supervisor,
                               relay=relay, stream=stream, env=protection_env(decision.registry, evaluation.agent))
         attempts.append(attempt)
         stop = _stop_reason(attempt, supervisor)
+        if stop is None and attempt.error_type == CONTEXT_LENGTH_EXCEEDED:
+            rest = [decision.evaluation(later).agent for later in order[position + 1:]]
+            floor, stop = _context_failover(attempt, floor, rest)
         if stop is not None:
             if attempt.exit_code != 0:
                 supervisor.log(f"agent {name}: exit {attempt.exit_code} ({attempt.error_type}); {stop}")
             break
-        supervisor.log(f"agent {name}: exit {attempt.exit_code} ({attempt.error_type}); trying the next agent")
+        following = "trying the next agent" if attempt.failover is None else attempt.failover["reason"]
+        supervisor.log(f"agent {name}: exit {attempt.exit_code} ({attempt.error_type}); {following}")
     if not attempts:
         raise CancelledError(f"cancelled by {signal.Signals(supervisor.received[-1]).name}"
                              if supervisor.cancelled else "cancelled")
     return attempts
 
 
+def _context_failover(attempt: Attempt, floor: int | None, rest: Sequence[Agent]) -> tuple[int | None, str | None]:
+    """After `attempt` answered context_length_exceeded: the new floor (the window the prompt did
+    not fit), and why failover stops, if it does. Records the decision in `attempt.failover`."""
+    window = attempt.agent.context_window
+    if not rest:  # the last candidate, or failover is off (pinned agent, fallback: false)
+        return floor, "no failover"
+    if window is None:
+        reason = (f"{attempt.agent.name} has no context_window in the registry: no agent is known to be "
+                  "larger, no failover")
+        attempt.failover = {"reason": reason, "context_window": None, "next": [],
+                            "skipped": [agent.name for agent in rest]}
+        return floor, reason
+    floor = max(window, floor or 0)
+    larger = [agent.name for agent in rest if context_skip_reason(agent, floor) is None]
+    skipped = [agent.name for agent in rest if agent.name not in larger]
+    if larger:
+        reason = (f"the prompt does not fit context_window {floor}: trying the agents with a larger one "
+                  f"({', '.join(larger)})")
+    else:
+        reason = f"the prompt does not fit context_window {floor} and no other agent has a larger one: no failover"
+    attempt.failover = {"reason": reason, "context_window": floor, "next": larger, "skipped": skipped}
+    return floor, None if larger else reason
+
+
 def _stop_reason(attempt: Attempt, supervisor: Supervisor) -> str | None:
     if attempt.exit_code == 0:
         return "done"
-    if attempt.exit_code == 3:
+    if attempt.exit_code == 3 and attempt.error_type != CONTEXT_LENGTH_EXCEEDED:
         return "the task itself is invalid: no failover"
     if supervisor.cancelled:
         return "cancelled: no failover"

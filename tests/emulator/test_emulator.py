@@ -414,6 +414,48 @@ def test_bad_steps_rejected(emu):
         emu.script([{"fixture": "../../etc/passwd"}])
     r = requests.post(emu.url + "/_emulator/script", json={"steps": [{"statuz": 500}]})
     assert r.status_code == 400
+    with pytest.raises(ValueError, match="unknown error_body"):
+        emu.script([{"error_body": "context_lenght"}])
+
+
+def test_context_length_bodies_are_each_provider_s(emu):
+    emu.script([{"error_body": "context_length"}] * 5)
+    with pytest.raises(openai.BadRequestError) as oexc:
+        oai(emu).chat.completions.create(model="m", messages=MSGS)
+    assert oexc.value.body["code"] == "context_length_exceeded" and oexc.value.body["param"] == "messages"
+    assert oexc.value.body["message"].startswith("This model's maximum context length is 4096 tokens. However, your "
+                                                 f"messages resulted in {4096 + PROMPT_TOKENS} tokens.")
+    with pytest.raises(anthropic.BadRequestError) as aexc:
+        claude(emu).messages.create(model="c", max_tokens=5, messages=X)
+    assert aexc.value.body["error"] == {"type": "invalid_request_error",
+                                        "message": "prompt is too long: 4097 tokens > 4096 maximum"}
+    with pytest.raises(genai_errors.ClientError) as gexc:
+        gemini(emu).models.generate_content(model="gemini-2.0-flash", contents="x")
+    assert gexc.value.code == 400 and gexc.value.status == "INVALID_ARGUMENT"
+    assert gexc.value.message == "The input token count (4097) exceeds the maximum number of tokens allowed (4096)."
+    r = requests.post(emu.url + "/api/chat", json={"model": "x", "messages": X, "stream": False})
+    assert r.status_code == 400 and r.json() == {"error": "the input length exceeds the context length"}
+    r = requests.post(emu.url + "/custom", json={"prompt": "x", "max_tokens": 7})
+    assert r.status_code == 422 and r.json() == {
+        "error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4097 `inputs` "
+                 "tokens and 7 `max_new_tokens`", "error_type": "validation"}
+
+
+def test_gateway_and_llama_cpp_bodies_on_any_route(emu):
+    emu.script([{"error_body": "litellm_invalid_model"}, {"error_body": "litellm_no_db"},
+                {"error_body": "llama_cpp_context_length", "status": 500}])
+    with pytest.raises(anthropic.BadRequestError) as aexc:
+        claude(emu).messages.create(model="claude-x", max_tokens=5, messages=X)
+    assert aexc.value.body["error"] == {"message": "/v1/messages: Invalid model name passed in model=claude-x. Call "
+                                                   "`/v1/models` to view available models for your key.",
+                                        "type": "invalid_request_error", "param": "model", "code": "400"}
+    with pytest.raises(openai.BadRequestError) as oexc:
+        oai(emu).chat.completions.create(model="m", messages=MSGS)
+    assert oexc.value.body == {"message": "No connected db.", "type": "no_db_connection", "param": None, "code": "400"}
+    r = requests.post(emu.url + "/v1/chat/completions", json={"model": "m", "messages": X})
+    assert r.status_code == 500 and r.json()["error"] == {
+        "code": 500, "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error", "n_prompt_tokens": 4097, "n_ctx": 4096}
 
 
 @needs_fixtures
