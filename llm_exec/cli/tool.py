@@ -68,9 +68,11 @@ def stats(as_json: bool, since_days: float | None, by: str) -> None:
 
 
 def _register_commands() -> None:
+    from .report_command import report
     from .run_command import run
 
     main.add_command(run)
+    main.add_command(report)
     from .metrics_command import metrics  # issue 11
 
     main.add_command(metrics)
