@@ -36,7 +36,8 @@ def error_of(text: str) -> ConfigurationError:
 @pytest.mark.parametrize(
     ("text", "line", "field", "fragment"),
     [
-        (GOOD.replace("type: openai-gpt", "type: openai"), 8, "agents[1].type", "unknown agent type 'openai' (did you mean 'openai-gpt'?)"),
+        (GOOD.replace("type: openai-gpt", "type: openai"), 8, "agents[1].type",
+         "unknown agent type 'openai' (did you mean 'openai-gpt'?)"),
         (GOOD.replace("[code]", "[code, cooking]"), 6, "agents[0].capabilities[1]", "'cooking' is not one of"),
         (GOOD.replace("name: b", "name: a"), 7, "agents[1].name", "duplicate agent name 'a'"),
         (GOOD.replace("model: gpt", "modle: gpt"), 9, "agents[1].modle", "unknown field 'modle'"),
