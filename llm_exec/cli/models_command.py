@@ -6,8 +6,6 @@ The catalogue is llm_exec.models; this module only picks the providers and print
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,7 +13,7 @@ import click
 from ..errors import ConfigurationError
 from ..models import catalogue
 from ..providers.registry import BUILTIN, entries, find_entry
-from ._table import render_table
+from ._table import render_table, show_listing
 
 if TYPE_CHECKING:
     from ..models import ProviderModels
@@ -79,13 +77,4 @@ def models(provider_name: str | None, as_json: bool) -> None:
             selected = [find_entry(provider_name)]
         except ConfigurationError as exc:
             raise click.BadParameter(exc.message, param_hint="--provider") from exc
-    listed = catalogue(selected)
-    if as_json:
-        click.echo(json.dumps({"providers": listed}, indent=2))
-    else:
-        click.echo(render(listed))
-    broken = [provider for provider in listed if provider["error"]]
-    for provider in broken:
-        click.echo(f"llm-exec models: {provider['error']}", err=True)
-    if broken:
-        sys.exit(2)
+    show_listing("models", catalogue(selected), render, as_json=as_json)

@@ -8,26 +8,19 @@ as `llm-exec providers >/dev/null || ...` notices it.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import click
 
 from ..errors import ConfigurationError
-from ..providers.registry import ProviderEntry, entries
-from ._table import render_table
+from ..providers.registry import ProviderEntry, command_line, entries
+from ._table import render_table, show_listing
 
 EXAMPLE = """\b
 Examples:
   llm-exec providers
   llm-exec providers --json | jq '.providers[] | select(.error == null) | {name, key}'
 """
-
-
-def run_command(name: str) -> str:
-    """How a provider without a dedicated console script is run."""
-    return f"llm-exec run --provider {name}"
 
 
 def describe(entry: ProviderEntry) -> dict[str, Any]:
@@ -61,7 +54,7 @@ def describe(entry: ProviderEntry) -> dict[str, Any]:
         "can_stream": provider_cls.can_stream,
         "pricing_provider": provider_cls.pricing_provider,
         "executable": provider_cls.executable,
-        "run": provider_cls.executable or run_command(entry.name),
+        "run": " ".join(command_line(entry.name, provider_cls.executable)),
         "error": None,
     }
 
@@ -101,13 +94,4 @@ def providers(as_json: bool) -> None:
     in force, the default model, the registry agent types it serves and how to run it. A plugin that
     cannot be loaded is shown with its error, the others as usual, and the exit code is 2.
     """
-    rows = [describe(entry) for entry in entries()]
-    if as_json:
-        click.echo(json.dumps({"providers": rows}, indent=2))
-    else:
-        click.echo(render(rows))
-    broken = [row for row in rows if row["error"]]
-    for row in broken:
-        click.echo(f"llm-exec providers: {row['error']}", err=True)
-    if broken:
-        sys.exit(2)
+    show_listing("providers", [describe(entry) for entry in entries()], render, as_json=as_json)

@@ -87,6 +87,16 @@ def _import(target: str) -> type[BaseLlm]:
     return getattr(import_module(module_name), attr)
 
 
+# The umbrella command that runs any provider, for those without an executable of their own (plugins).
+UMBRELLA = "llm-exec"
+
+
+def command_line(name: str, executable: str | None) -> list[str]:
+    """How to run the provider registered as `name`: its own console script when its class declares
+    one (`executable`), else `llm-exec run --provider NAME`."""
+    return [executable] if executable else [UMBRELLA, "run", "--provider", name]
+
+
 def builtin_entries() -> list[ProviderEntry]:
     from .. import __version__
 

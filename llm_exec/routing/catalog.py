@@ -23,15 +23,12 @@ if TYPE_CHECKING:
     from ..state import StateStore
 
 
-# The umbrella command that runs any provider, for those without an executable of their own (plugins).
-UMBRELLA = "llm-exec"
-
-
 def command_line(executor: str, facts: ProviderFacts | None = None) -> list[str]:
-    """How to run `executor` (a registered provider name): its own console script when its class
-    declares one (`executable`), else `llm-exec run --provider NAME`."""
-    own = (facts or ProviderFacts()).executable(executor)
-    return [own] if own else [UMBRELLA, "run", "--provider", executor]
+    """How to run `executor` (a registered provider name), its `executable` read from the route
+    cache so that no provider module is imported."""
+    from ..providers.registry import command_line as provider_command_line  # no provider import
+
+    return provider_command_line(executor, (facts or ProviderFacts()).executable(executor))
 
 
 def program(executor: str, facts: ProviderFacts | None = None) -> str:
