@@ -19,21 +19,20 @@ is a configuration error (exit 2) — except for `llm-exec run` without a provid
 chooses it. A bad file is exit 2 naming the file, the line and the field.
 
 Start-up cost: a stat of the file when it does not exist (the usual case); PyYAML only when it does.
+Every executor imports this module, so it imports nothing that the runner does not already have.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from .config import ALIASES_ENV, user_aliases_file
 from .errors import ConfigurationError
 
-ALIASES_ENV = "LLM_EXEC_ALIASES"
 WHAT = "alias file"
 ERROR_TYPE = "invalid_aliases"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")
@@ -78,19 +77,12 @@ class AliasTable:
 EMPTY = AliasTable()
 
 
-def user_aliases_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get(ALIASES_ENV):
-        return Path(env[ALIASES_ENV])
-    config = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(config) / "llm-exec" / "aliases.yaml"
-
-
 def load_user_aliases() -> AliasTable:
     """The user's alias file, or EMPTY when there is none (LLM_EXEC_ALIASES must exist when set)."""
-    path = user_aliases_path()
+    path, _ = user_aliases_file()
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         if os.environ.get(ALIASES_ENV):
             raise ConfigurationError(f"alias file {path} (from {ALIASES_ENV}) does not exist",
@@ -101,7 +93,7 @@ def load_user_aliases() -> AliasTable:
                                  error_type=ERROR_TYPE) from None
     from .yaml_lines import invalid, load_yaml
 
-    document, lines = load_yaml(data, str(path), WHAT, ERROR_TYPE)
+    document, lines = load_yaml(data, path, WHAT, ERROR_TYPE)
     if document is None:
         return EMPTY
     if not isinstance(document, dict):
@@ -112,7 +104,7 @@ def load_user_aliases() -> AliasTable:
 
     for key in unknown:
         problems.append((line_of(lines, (key,)), key, f"unknown field {key!r} (expected aliases or deprecated)"))
-    table = parse_sections(document, lines, str(path), problems)
+    table = parse_sections(document, lines, path, problems)
     if problems:
         raise invalid(path, problems, WHAT, ERROR_TYPE)
     return table
@@ -191,6 +183,8 @@ def _note(model: str, raw: Any, source: str, problem: Any) -> DeprecationNote | 
         problem(f"unknown field {extra[0]!r} (expected end_of_life, replacement)")
         return None
     end = raw.get("end_of_life")
+    import datetime  # deferred: only an alias file with dates needs it (every executor imports this module)
+
     if isinstance(end, datetime.date):  # YAML reads an unquoted 2026-06-30 as a date
         end = end.isoformat()
     if end is not None:

@@ -78,6 +78,18 @@ class Secrets:
         return text
 
 
+ALIASES_ENV = "LLM_EXEC_ALIASES"
+
+
+def user_aliases_file() -> tuple[str, bool]:
+    """(the model-alias file's path, whether LLM_EXEC_ALIASES named it): else
+    $XDG_CONFIG_HOME/llm-exec/aliases.yaml, default ~/.config/llm-exec/aliases.yaml."""
+    if os.environ.get(ALIASES_ENV):
+        return os.environ[ALIASES_ENV], True
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(config, "llm-exec", "aliases.yaml"), False
+
+
 def env_first(*names: str) -> tuple[str | None, str | None]:
     """(name, value) of the first variable in `names` that is set and non-empty."""
     for name in names:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from . import telemetry
-from .aliases import Alias, AliasTable, load_user_aliases
 from .config import Secrets, process_start_monotonic
 from .errors import CancelledError, ConfigurationError, ContentFilterError, LlmError
 from .providers.base import BaseLlm
@@ -37,6 +36,7 @@ from .retry import Deadline, RetryPolicy, Sleep, call_with_retries
 from .task import TaskSpec, estimate_prompt_tokens, parse_task, read_spec
 
 if TYPE_CHECKING:
+    from .aliases import Alias, AliasTable
     from .state.guard import Guard, GuardConfig, SharedStore
 
 # Captured at import, the earliest point our code runs; the deadline itself counts from the
@@ -103,6 +103,7 @@ class Session:
         self.provider_cls = get_provider(executor)
         self.program = program
         self._aliases: AliasTable | None = None
+        self._aliases_read = False
         self.secrets = Secrets.from_env(self.provider_cls.key_env_vars)
         if stream:
             self.stream = True
@@ -112,10 +113,11 @@ class Session:
     def log(self, secrets: Secrets, message: str) -> None:
         _log(self.program, secrets, message)
 
-    def aliases(self) -> AliasTable:
-        """The user's model aliases (aliases.yaml), read once per process; a bad file is exit 2."""
-        if self._aliases is None:
-            self._aliases = load_user_aliases()
+    def aliases(self) -> AliasTable | None:
+        """The user's model aliases (aliases.yaml), read once per process; None without a file; a
+        bad file is exit 2."""
+        if not self._aliases_read:
+            self._aliases, self._aliases_read = user_aliases(), True
         return self._aliases
 
     def provider(self, cls: type[BaseLlm], spec: TaskSpec, request: LlmRequest, deadline: Deadline) -> BaseLlm:
@@ -222,7 +224,8 @@ class Task:
         self.call.provider = provider_cls.name
         request = spec.to_request(provider_cls.default_model, option_fields)
         self.model_provider = provider_cls  # from here on, the model is known: deprecation is reported
-        alias = session.aliases().resolve(spec.get("model"))
+        aliases = session.aliases()
+        alias = aliases.resolve(spec.get("model")) if aliases else None
         if alias is not None:
             check_alias_provider(alias, session.executor)
             request = replace(request, model=alias.model)
@@ -308,7 +311,8 @@ class Task:
     def _deprecation_warnings(self, provider_cls: type[BaseLlm], model: str) -> list[dict[str, Any]]:
         """A `model_deprecated` warning (and one stderr line) when the provider, genai-prices or the
         alias file says the model is going away. Never fails the task: the provider decides."""
-        note = self.session.aliases().note_for(self.call.model_alias, model)
+        aliases = self.session.aliases()
+        note = aliases.note_for(self.call.model_alias, model) if aliases else None
         from .models import deprecation, deprecation_warning
 
         found = deprecation(provider_cls, model)
@@ -445,6 +449,19 @@ def _run(options: RunOptions, started: float) -> int:
     return result.get("exit_code", 0)
 
 
+def user_aliases() -> AliasTable | None:
+    """The user's alias file, or None when there is none. Checked with one stat before the alias
+    module is imported: almost no run has a file, and every run comes through here."""
+    from .config import user_aliases_file
+
+    path, named = user_aliases_file()
+    if not named and not os.path.exists(path):
+        return None
+    from .aliases import load_user_aliases
+
+    return load_user_aliases()
+
+
 def check_alias_provider(alias: Alias, executor: str) -> None:
     """An alias that names a provider only serves that provider's executor."""
     if alias.provider is None:
@@ -470,7 +487,8 @@ def provider_named_by(data: bytes) -> str:
     (`llm-exec run` without --provider)."""
     spec = parse_task(data)  # a spec error is reported as such, before any provider is known
     name = spec.get("provider")
-    alias = load_user_aliases().resolve(spec.get("model")) if not name else None
+    aliases = user_aliases() if not name else None
+    alias = aliases.resolve(spec.get("model")) if aliases else None
     if alias is not None and alias.provider:
         name = alias.provider  # `model: fast` with fast: gpt:gpt-5.4-mini runs gpt
     if not name:
